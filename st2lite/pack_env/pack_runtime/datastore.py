@@ -1,0 +1,208 @@
+"""st2's key-value datastore on SQLite, shared by the runtime and the pack processes.
+
+Standard library only: this module is imported both by the runtime and, inside the pack's
+virtualenv, by the action and sensor services (``st2lite/pack_env`` is on their path).
+
+    >>> store = KeyValueStore("/tmp/kv.sqlite")
+    >>> store.set("aegis.mode", "monitor")
+    >>> store.get("aegis.mode")
+    'monitor'
+
+Scopes follow st2: ``system`` (what ``{{ st2kv.system.key }}`` reads) and ``user``
+(per user). Values are strings, as in st2. ``secret`` values are flagged and masked when
+listed, but stored unencrypted (st2 encrypts them with its own key; st2lite does not).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+SYSTEM_SCOPE = "system"
+USER_SCOPE = "user"
+SCOPES = (SYSTEM_SCOPE, USER_SCOPE)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    secret INTEGER NOT NULL DEFAULT 0,
+    expire_at REAL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (scope, name)
+);
+"""
+
+
+@dataclass(frozen=True)
+class KeyValuePair:
+    name: str
+    value: str
+    scope: str = SYSTEM_SCOPE
+    secret: bool = False
+    expire_at: float | None = None
+
+    def to_dict(self, mask_secret: bool = True) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": "********" if (self.secret and mask_secret) else self.value,
+            "scope": self.scope,
+            "secret": self.secret,
+            "expire_timestamp": self.expire_at,
+        }
+
+
+def local_key_prefix(pack: str, class_name: str) -> str:
+    """The prefix st2 puts before a ``local=True`` key of a sensor or action."""
+    return f"{pack}.{class_name}:"
+
+
+class KeyValueStore:
+    """A process- and thread-safe key-value store (SQLite in WAL mode)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        with self._connect() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def _check_scope(scope: str) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"invalid datastore scope {scope!r}; expected one of {', '.join(SCOPES)}")
+
+    def get_pair(self, name: str, scope: str = SYSTEM_SCOPE) -> KeyValuePair | None:
+        self._check_scope(scope)
+        row = (
+            self._connect()
+            .execute(
+                "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND name=?"
+                " AND (expire_at IS NULL OR expire_at > ?)",
+                (scope, name, time.time()),
+            )
+            .fetchone()
+        )
+        return KeyValuePair(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+    def get(self, name: str, scope: str = SYSTEM_SCOPE) -> str | None:
+        pair = self.get_pair(name, scope)
+        return pair.value if pair else None
+
+    def set(
+        self,
+        name: str,
+        value: Any,
+        ttl: int | None = None,
+        scope: str = SYSTEM_SCOPE,
+        secret: bool = False,
+    ) -> KeyValuePair:
+        self._check_scope(scope)
+        if ttl is not None and int(ttl) <= 0:
+            raise ValueError("ttl must be a positive number of seconds")
+        now = time.time()
+        expire_at = now + int(ttl) if ttl else None
+        text = value if isinstance(value, str) else str(value)
+        self._connect().execute(
+            "INSERT INTO kv(scope, name, value, secret, expire_at, updated_at) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(scope, name) DO UPDATE SET value=excluded.value, secret=excluded.secret,"
+            " expire_at=excluded.expire_at, updated_at=excluded.updated_at",
+            (scope, name, text, int(secret), expire_at, now),
+        )
+        return KeyValuePair(name, text, scope, secret, expire_at)
+
+    def set_if_absent(self, name: str, value: str, ttl: int | None = None, scope: str = SYSTEM_SCOPE) -> bool:
+        """Atomically create a key unless a live one exists; True when this call created it."""
+        self._check_scope(scope)
+        now = time.time()
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "DELETE FROM kv WHERE scope=? AND name=? AND expire_at IS NOT NULL AND expire_at <= ?",
+                (scope, name, now),
+            )
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO kv(scope, name, value, secret, expire_at, updated_at)"
+                " VALUES (?,?,?,0,?,?)",
+                (scope, name, value, now + int(ttl) if ttl else None, now),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return cur.rowcount == 1
+
+    def delete(self, name: str, scope: str = SYSTEM_SCOPE) -> bool:
+        self._check_scope(scope)
+        cur = self._connect().execute("DELETE FROM kv WHERE scope=? AND name=?", (scope, name))
+        return cur.rowcount > 0
+
+    def list(
+        self,
+        prefix: str | None = None,
+        scope: str = SYSTEM_SCOPE,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[KeyValuePair]:
+        self._check_scope(scope)
+        sql = "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND (expire_at IS NULL OR expire_at > ?)"
+        args: list[Any] = [scope, time.time()]
+        if prefix:
+            sql += " AND substr(name, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        sql += " ORDER BY name"
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit if limit is not None else -1, offset or 0]
+        rows = self._connect().execute(sql, args).fetchall()
+        return [KeyValuePair(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+
+class DatastoreService:
+    """The datastore half of st2's action and sensor services.
+
+    ``local=True`` keys are prefixed with ``<pack>.<ClassName>:`` so that two sensors or
+    actions never collide; ``local=False`` addresses the plain key.
+    """
+
+    def __init__(self, store: KeyValueStore, pack: str, class_name: str) -> None:
+        self._store = store
+        self._prefix = local_key_prefix(pack, class_name)
+
+    def _key(self, name: str, local: bool) -> str:
+        return self._prefix + name if local else name
+
+    def list_values(self, local: bool = True, prefix: str | None = None, limit=None, offset=None):
+        full_prefix = self._key(prefix or "", local) if (local or prefix) else None
+        return self._store.list(prefix=full_prefix, limit=limit, offset=offset)
+
+    def get_value(self, name: str, local: bool = True, scope: str = SYSTEM_SCOPE, decrypt: bool = False):
+        return self._store.get(self._key(name, local), scope=scope)
+
+    def set_value(
+        self,
+        name: str,
+        value: Any,
+        ttl: int | None = None,
+        local: bool = True,
+        scope: str = SYSTEM_SCOPE,
+        encrypt: bool = False,
+    ) -> bool:
+        self._store.set(self._key(name, local), value, ttl=ttl, scope=scope, secret=encrypt)
+        return True
+
+    def delete_value(self, name: str, local: bool = True, scope: str = SYSTEM_SCOPE) -> bool:
+        return self._store.delete(self._key(name, local), scope=scope)

@@ -1,0 +1,39 @@
+"""Payload validation the way st2 does it (``CustomValidator`` in st2common/util/schema).
+
+st2 validates with draft-4 keywords but draft-3's ``properties`` rule, so a property may
+say ``required: true``. Works with any installed ``jsonschema`` (2.6 in the runtime's
+environment, 4.x in a pack's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft3Validator, Draft4Validator
+
+_draft4_required = Draft4Validator.VALIDATORS["required"]
+
+
+def _required_list_only(validator: Any, required: Any, instance: Any, schema: Any):
+    # A boolean ``required`` is the draft-3 flag, already enforced by ``properties``.
+    if isinstance(required, list):
+        yield from _draft4_required(validator, required, instance, schema)
+
+
+St2Validator = jsonschema.validators.extend(
+    Draft4Validator,
+    {"properties": Draft3Validator.VALIDATORS["properties"], "required": _required_list_only},
+)
+
+
+def payload_errors(payload: Any, schema: dict[str, Any]) -> list[str]:
+    """Every way ``payload`` fails ``schema``, as ``path: message`` strings (empty when valid)."""
+    if not schema:
+        return []
+    validator = St2Validator(schema)
+    errors = []
+    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
+        path = ".".join(str(p) for p in error.path) or "(root)"
+        errors.append(f"{path}: {error.message}")
+    return errors

@@ -1,0 +1,75 @@
+"""st2's sensor service: what a sensor sees as ``self.sensor_service``.
+
+``dispatch`` validates the payload against the trigger type's ``payload_schema`` (a payload
+that fails it is logged and not dispatched, and ``dispatch`` does not raise for it, as in
+st2) and then records the trigger instance durably before it returns, so a sensor that
+answers its client after ``dispatch`` returned has not lost anything. An error while
+recording raises, so the sensor can answer "try again" (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .datastore import DatastoreService, KeyValueStore
+from .records import Records
+from .schema import payload_errors
+
+
+class SensorService:
+    def __init__(
+        self,
+        pack: str,
+        class_name: str,
+        trigger_types: dict[str, dict[str, Any]],
+        records: Records,
+        store: KeyValueStore,
+        on_dispatched: Callable[[str], None] | None = None,
+    ) -> None:
+        self.pack = pack
+        self.class_name = class_name
+        self._trigger_types = trigger_types
+        self._records = records
+        self._datastore = DatastoreService(store, pack, class_name)
+        self._on_dispatched = on_dispatched
+        self._logger = self.get_logger("sensor_service")
+
+    def get_logger(self, name: str) -> logging.Logger:
+        return logging.getLogger(f"st2.sensors.{self.pack}.{self.class_name}.{name}")
+
+    def dispatch(self, trigger: str, payload: dict[str, Any] | None = None, trace_tag: str | None = None) -> str | None:
+        """Record one trigger instance; return its id, or None when it was rejected."""
+        return self.dispatch_with_context(trigger, payload, trace_context={"trace_tag": trace_tag} if trace_tag else None)
+
+    def dispatch_with_context(
+        self, trigger: str, payload: dict[str, Any] | None = None, trace_context: Any = None
+    ) -> str | None:
+        payload = payload if payload is not None else {}
+        trigger_type = self._trigger_types.get(trigger)
+        if trigger_type is None:
+            self._logger.error("not dispatching to unknown trigger type %r (known: %s)", trigger, sorted(self._trigger_types))
+            return None
+        errors = payload_errors(payload, trigger_type.get("payload_schema") or {})
+        if errors:
+            self._logger.error("payload for trigger %s fails its payload_schema, not dispatched: %s", trigger, "; ".join(errors))
+            return None
+        trace_tag = trace_context.get("trace_tag") if isinstance(trace_context, dict) else trace_context
+        ti_id = self._records.record_trigger_instance(trigger, payload, trace_tag=trace_tag, sensor=f"{self.pack}.{self.class_name}")
+        if self._on_dispatched:
+            self._on_dispatched(ti_id)
+        return ti_id
+
+    # The datastore half, with st2's signatures.
+    def list_values(self, local: bool = True, prefix: str | None = None, limit=None, offset=None):
+        return self._datastore.list_values(local=local, prefix=prefix, limit=limit, offset=offset)
+
+    def get_value(self, name: str, local: bool = True, scope: str = "system", decrypt: bool = False):
+        return self._datastore.get_value(name, local=local, scope=scope, decrypt=decrypt)
+
+    def set_value(self, name: str, value: Any, ttl: int | None = None, local: bool = True, scope: str = "system", encrypt: bool = False):
+        return self._datastore.set_value(name, value, ttl=ttl, local=local, scope=scope, encrypt=encrypt)
+
+    def delete_value(self, name: str, local: bool = True, scope: str = "system"):
+        return self._datastore.delete_value(name, local=local, scope=scope)
