@@ -1,0 +1,100 @@
+"""Runs one sensor in its own process, in the pack's virtualenv (st2's sensor_wrapper).
+
+The runtime's sensor container starts one of these per sensor and restarts it with
+backoff when it dies. The sensor's ``dispatch`` records trigger instances straight into
+the history database; the id of each one is written as a line on the original stdout so
+the runtime processes it at once (it also sweeps pending ones, so a lost line loses
+nothing). SIGTERM calls ``cleanup()`` and exits.
+
+Run as ``python -m pack_runtime.sensor_wrapper --pack-dir DIR --pack REF --file FILE
+--class-name NAME --trigger-types JSON --config FILE --datastore FILE --records FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from .datastore import KeyValueStore
+from .records import Records
+from .sensor_service import SensorService
+
+
+def load_sensor_class(path: str, class_name: str) -> type:
+    spec = importlib.util.spec_from_file_location("st2lite_sensor_" + class_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import sensor {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise ImportError(f"{path} defines no class {class_name}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("--pack-dir", "--pack", "--file", "--class-name", "--trigger-types", "--datastore", "--records"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--config")
+    parser.add_argument("--poll-interval", type=float)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("ST2LITE_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s [sensor {args.pack}.{args.class_name}] %(name)s: %(message)s")
+    log = logging.getLogger("st2lite.sensor_wrapper")
+
+    notify = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    notify_lock = threading.Lock()
+
+    def on_dispatched(trigger_instance_id: str) -> None:
+        with notify_lock:
+            try:
+                notify.write(trigger_instance_id + "\n")
+            except (BrokenPipeError, ValueError):
+                pass  # the runtime is gone; its sweep of pending instances picks this one up
+
+    config: dict[str, Any] = {}
+    if args.config and os.path.exists(args.config):
+        with open(args.config) as fh:
+            config = json.load(fh)
+    service = SensorService(
+        pack=args.pack,
+        class_name=args.class_name,
+        trigger_types=json.loads(args.trigger_types),
+        records=Records(args.records),
+        store=KeyValueStore(args.datastore),
+        on_dispatched=on_dispatched,
+    )
+    sensor_cls = load_sensor_class(args.file, args.class_name)
+    kwargs: dict[str, Any] = {"sensor_service": service, "config": config}
+    if args.poll_interval is not None:
+        kwargs["poll_interval"] = args.poll_interval
+    sensor = sensor_cls(**kwargs)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("received signal %d, cleaning up", signum)
+        try:
+            sensor.cleanup()
+        finally:
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sensor.setup()
+    log.info("sensor set up, running")
+    sensor.run()
+    log.info("sensor run() returned")
+    sensor.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Processes that run pack code in the pack's virtualenv: warm action workers.
+
+``WorkerPool.run(entry_point, parameters, timeout)`` hands one execution to an idle warm
+worker (``pack_runtime.action_worker``), waits for its reply, and kills the worker when
+the execution passes its timeout (a fresh worker replaces it). Workers are started
+lazily and reused; each execution still gets a fresh ``Action`` instance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .settings import PACK_ENV_DIR
+
+LOG = logging.getLogger(__name__)
+
+
+def pack_process_env(pack_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process running pack code: st2's API modules and ``actions/lib`` on the path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env["PYTHONPATH"] = os.pathsep.join([str(PACK_ENV_DIR), str(Path(pack_dir) / "actions" / "lib")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class ExecutionReply:
+    status: str  # succeeded | failed | timeout
+    result: dict[str, Any]
+
+
+class _Worker:
+    def __init__(self, cmd: list[str], env: dict[str, str], log_file: Path | None) -> None:
+        stderr = open(log_file, "ab") if log_file else None  # noqa: SIM115 - lives as long as the worker
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
+            text=True, bufsize=1, start_new_session=True,
+        )  # fmt: skip
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True, name=f"worker-{self.proc.pid}").start()
+        self.ready = False
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self._replies.put(json.loads(line))
+            except json.JSONDecodeError:
+                LOG.warning("worker %d wrote a non-protocol line: %r", self.proc.pid, line[:200])
+        self._replies.put(None)
+
+    def wait_reply(self, timeout: float | None) -> dict[str, Any] | None:
+        return self._replies.get(timeout=timeout)
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(request, default=str) + "\n")
+        self.proc.stdin.flush()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+class WorkerPool:
+    """Up to ``size`` warm workers for one pack."""
+
+    startup_timeout = 300.0
+
+    def __init__(
+        self,
+        python: Path,
+        pack_dir: Path,
+        pack_ref: str,
+        config_file: Path | None,
+        datastore: Path,
+        size: int = 2,
+        log_file: Path | None = None,
+        preload: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self._cmd = [
+            str(python), "-m", "pack_runtime.action_worker", "--pack-dir", str(pack_dir), "--pack", pack_ref,
+            "--datastore", str(datastore),
+        ]  # fmt: skip
+        if config_file:
+            self._cmd += ["--config", str(config_file)]
+        if preload:
+            self._cmd.append("--preload")
+        self._env = pack_process_env(pack_dir, extra_env)
+        self._log_file = log_file
+        self._size = max(1, size)
+        self._idle: list[_Worker] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._cmd, self._env, self._log_file)
+        LOG.info("started action worker %d", worker.proc.pid)
+        return worker
+
+    def warm_up(self) -> None:
+        """Start one worker now so the first execution does not wait for imports."""
+        with self._cond:
+            if self._count:
+                return
+            self._count += 1
+        worker = self._spawn()
+        with self._cond:
+            self._idle.append(worker)
+            self._cond.notify()
+
+    def _acquire(self) -> _Worker:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("worker pool is closed")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        return worker
+                    self._count -= 1
+                if self._count < self._size:
+                    self._count += 1
+                    break
+                self._cond.wait()
+        try:
+            return self._spawn()
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, worker: _Worker, healthy: bool) -> None:
+        if not healthy:
+            worker.kill()
+        with self._cond:
+            if healthy and not self._closed:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+            self._cond.notify()
+
+    def run(self, entry_point: Path, parameters: dict[str, Any], timeout: float) -> ExecutionReply:
+        worker = self._acquire()
+        healthy = False
+        try:
+            if not worker.ready:
+                # Imports at start-up (preload) are not the execution's time.
+                ready = worker.wait_reply(timeout=self.startup_timeout)
+                if not ready or not ready.get("ready"):
+                    return ExecutionReply("failed", {"error": "action worker failed to start", "exit_code": 1})
+                worker.ready = True
+            deadline = time.monotonic() + timeout
+            worker.send({"id": str(id(parameters)), "entry_point": str(entry_point), "parameters": parameters})
+            reply = worker.wait_reply(timeout=max(0.0, deadline - time.monotonic()))
+            if reply is None:
+                return ExecutionReply("failed", {"error": "action worker died during the execution", "exit_code": 1})
+            healthy = True
+            return ExecutionReply(reply["status"], reply["result"])
+        except queue.Empty:
+            if not worker.ready:
+                return ExecutionReply("failed", {"error": "action worker did not start in time", "exit_code": 1})
+            return ExecutionReply(
+                "timeout", {"error": f"action timed out after {timeout:g} seconds and was killed", "exit_code": -9}
+            )
+        except (BrokenPipeError, OSError) as exc:
+            return ExecutionReply("failed", {"error": f"action worker unreachable: {exc}", "exit_code": 1})
+        finally:
+            self._release(worker, healthy)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            workers, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in workers:
+            worker.kill()

@@ -1,0 +1,120 @@
+"""st2's sensor container: one process per sensor, in the pack's virtualenv, restarted with backoff.
+
+Each sensor runs ``pack_runtime.sensor_wrapper``; it records the trigger instances it
+dispatches itself and prints their ids, which this container hands to ``on_trigger``. A
+sensor that exits is started again after 1, 2, 4, ... seconds (at most 60); the backoff
+resets once a run has lasted a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .pack_processes import pack_process_env
+
+LOG = logging.getLogger(__name__)
+MAX_BACKOFF = 60.0
+STABLE_AFTER = 60.0
+
+
+@dataclass
+class SensorSpec:
+    ref: str
+    pack_ref: str
+    pack_dir: Path
+    python: Path
+    file: Path
+    class_name: str
+    trigger_types: dict[str, dict]
+    config_file: Path | None
+    poll_interval: float | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class SensorProcess:
+    def __init__(
+        self,
+        spec: SensorSpec,
+        datastore: Path,
+        records: Path,
+        log_file: Path,
+        on_trigger: Callable[[str], None],
+        on_restart: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self._datastore = datastore
+        self._records = records
+        self._log_file = log_file
+        self._on_trigger = on_trigger
+        self._on_restart = on_restart
+        self._stop = threading.Event()
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._thread = threading.Thread(target=self._supervise, daemon=True, name=f"sensor-{spec.ref}")
+
+    def command(self) -> list[str]:
+        spec = self.spec
+        cmd = [
+            str(spec.python), "-m", "pack_runtime.sensor_wrapper",
+            "--pack-dir", str(spec.pack_dir), "--pack", spec.pack_ref, "--file", str(spec.file),
+            "--class-name", spec.class_name, "--trigger-types", json.dumps(spec.trigger_types),
+            "--datastore", str(self._datastore), "--records", str(self._records),
+        ]  # fmt: skip
+        if spec.config_file:
+            cmd += ["--config", str(spec.config_file)]
+        if spec.poll_interval is not None:
+            cmd += ["--poll-interval", str(spec.poll_interval)]
+        return cmd
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            with open(self._log_file, "ab") as log:
+                self.proc = subprocess.Popen(
+                    self.command(), stdout=subprocess.PIPE, stderr=log, text=True,
+                    env=pack_process_env(self.spec.pack_dir, self.spec.extra_env),
+                )  # fmt: skip
+            LOG.info("sensor %s started (pid %d), log %s", self.spec.ref, self.proc.pid, self._log_file)
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                trigger_instance_id = line.strip()
+                if trigger_instance_id:
+                    self._on_trigger(trigger_instance_id)
+            code = self.proc.wait()
+            if self._stop.is_set():
+                break
+            if time.monotonic() - started > STABLE_AFTER:
+                backoff = 1.0
+            self.restarts += 1
+            LOG.error("sensor %s exited with %s; restarting in %.0f s (see %s)", self.spec.ref, code, backoff, self._log_file)
+            if self._on_restart:
+                self._on_restart(self.spec.ref)
+            if self._stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        proc = self.proc
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._thread.join(timeout)

@@ -1,0 +1,92 @@
+"""Where st2lite keeps its state and how it is reached, from the environment.
+
+| variable            | default                              | what                                  |
+|---------------------|--------------------------------------|---------------------------------------|
+| AEGIS_HOME          | ``$XDG_DATA_HOME/aegis`` (~/.local/share/aegis) | all state: datastore, history, configs, logs |
+| AEGIS_PACKS_DIR     | ``packs/`` beside the st2lite package | packs to load (st2's /opt/stackstorm/packs) |
+| AEGIS_VIRTUALENVS   | ``$AEGIS_HOME/virtualenvs``          | one virtualenv per pack               |
+| AEGIS_API_LISTEN    | ``127.0.0.1:9181``                   | ``/metrics`` and ``/healthz``         |
+| AEGIS_WORKERS       | ``2``                                | warm python-action workers per pack   |
+
+    >>> settings = Settings.from_env()
+    >>> settings.history_db.name
+    'history.sqlite'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACK_ENV_DIR = Path(__file__).resolve().parent / "pack_env"
+
+
+def _default_home() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data_home) / "aegis"
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"invalid listen address {value!r}; expected HOST:PORT")
+    return host, int(port)
+
+
+@dataclass
+class Settings:
+    home: Path
+    packs_dir: Path
+    virtualenvs_dir: Path
+    api_host: str = "127.0.0.1"
+    api_port: int = 9181
+    workers_per_pack: int = 2
+    config_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config_dir = self.home / "configs"
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        env = os.environ
+        home = Path(overrides.pop("home", None) or env.get("AEGIS_HOME") or _default_home()).expanduser()
+        packs_dir = Path(overrides.pop("packs_dir", None) or env.get("AEGIS_PACKS_DIR") or REPO_ROOT / "packs")
+        venvs = Path(overrides.pop("virtualenvs_dir", None) or env.get("AEGIS_VIRTUALENVS") or home / "virtualenvs")
+        host, port = _parse_listen(env.get("AEGIS_API_LISTEN", "127.0.0.1:9181"))
+        workers = int(env.get("AEGIS_WORKERS", "2"))
+        settings = cls(
+            home=home,
+            packs_dir=packs_dir.resolve(),
+            virtualenvs_dir=venvs.resolve(),
+            api_host=host,
+            api_port=port,
+            workers_per_pack=workers,
+        )
+        for key, value in overrides.items():
+            setattr(settings, key, value)
+        return settings
+
+    @property
+    def datastore_db(self) -> Path:
+        return self.home / "datastore.sqlite"
+
+    @property
+    def history_db(self) -> Path:
+        return self.home / "history.sqlite"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def pack_config_file(self, pack_ref: str) -> Path:
+        return self.config_dir / f"{pack_ref}.yaml"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.config_dir, self.logs_dir, self.run_dir):
+            path.mkdir(parents=True, exist_ok=True)
