@@ -1,0 +1,633 @@
+"""The host around orquesta's conductor: runs an Orquesta workflow as st2's workflow engine does.
+
+st2 splits this between ``st2common/services/workflows.py`` and the ``st2workflowengine``
+service; st2lite keeps one host per workflow execution, in one thread, around the real
+``orquesta.conducting.WorkflowConductor`` (orquesta 1.2.0). The conductor decides everything
+that is workflow semantics (transitions, ``when``, ``publish``, ``join``, ``retry``,
+``with`` items and concurrency, engine commands, output); the host only requests tasks,
+launches their actions and feeds the action results back, as st2 does.
+
+    def launch(req: TaskActionRequest) -> concurrent.futures.Future:
+        # the runtime records a child execution and runs req.action_ref with req.parameters
+        return executor.submit(run_action, req.action_ref, req.parameters)  # -> (status, result)
+
+    host = WorkflowHost(open("actions/workflows/deploy.yaml").read(), launch=launch,
+                        st2_context={"execution_id": "abc", "user": "stanley", "pack": "ops"},
+                        on_state=lambda state: db.save(execution_id, state))
+    outcome = host.run({"target": "web-1"})
+    outcome.status        # "succeeded" | "failed" | "canceled" | ...
+    outcome.as_result()   # {"output": {...}} plus "errors" when failed: the orquesta runner's result
+
+Threading: every conductor call happens in the thread that called :meth:`WorkflowHost.run`;
+action futures only post their outcome to the host's queue. Hosts share nothing, so many
+workflows can run at once in different threads. ``launch`` must not block: it returns a
+Future and the action runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from st2lite import shims
+
+shims.apply()
+
+from orquesta import conducting, events, statuses  # noqa: E402  (needs the shims first)
+from orquesta.expressions import base as expr_base  # noqa: E402
+from orquesta.specs import native as native_specs  # noqa: E402
+from orquesta.specs.native.v1.models import WorkflowSpec  # noqa: E402
+
+__all__ = [
+    "TaskActionRequest",
+    "WorkflowOutcome",
+    "WorkflowHost",
+    "WorkflowSpecError",
+    "inspect_workflow",
+    "load_workflow_spec",
+]
+
+LOG = logging.getLogger(__name__)
+
+#: st2 action execution statuses that end an action (``LIVEACTION_COMPLETED_STATES``);
+#: orquesta spells them the same way (``timeout`` is its ``EXPIRED``).
+ACTION_COMPLETED_STATUSES = frozenset(statuses.COMPLETED_STATUSES)
+
+# st2 always inspects with its own context present (``wf_spec.inspect(app_ctx=st2_ctx)``), so
+# ``ctx().st2`` is never "referenced before assignment".
+_DEFAULT_APP_CTX = {"st2": {}}
+
+
+# --------------------------------------------------------------------------------------------
+# Public data types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskActionRequest:
+    """One action execution the conductor asks for (one per item of a ``with`` task).
+
+    ``delay`` is the task's ``delay`` (or its retry delay) in seconds. The host has already
+    waited it out when it calls ``launch``; it is passed on for the record (st2 shows it as
+    the child execution's delay).
+    """
+
+    task_id: str
+    route: int
+    task_name: str
+    action_ref: str
+    parameters: dict
+    item_id: int | None = None
+    delay: float | None = None
+
+
+@dataclass
+class WorkflowOutcome:
+    """How a workflow ended: the st2 status, the rendered output and the conductor's errors."""
+
+    status: str
+    output: dict | None
+    errors: list[dict] = field(default_factory=list)
+
+    def as_result(self) -> dict:
+        """The orquesta runner's result: ``{"output": ...}``, plus ``"errors"`` when abended."""
+        result: dict[str, Any] = {"output": self.output or None}
+        if self.status in statuses.ABENDED_STATUSES:
+            result["errors"] = copy.deepcopy(self.errors)
+        return result
+
+
+class WorkflowSpecError(ValueError):
+    """A workflow definition that does not load or does not pass orquesta's inspection.
+
+    ``errors`` are st2-style dicts (``type``, ``message``, ``spec_path``, ``schema_path``);
+    ``str(e)`` lists them one a line as ``spec_path: message``. st2's orquesta runner turns
+    this into a failed execution with ``as_result()`` as its result.
+    """
+
+    def __init__(self, errors: list[dict]) -> None:
+        self.errors = errors
+        lines = [_format_error(e) for e in errors]
+        super().__init__("invalid workflow definition:\n  " + "\n  ".join(lines))
+
+    def as_result(self) -> dict:
+        return {"errors": copy.deepcopy(self.errors), "output": None}
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and inspection
+# --------------------------------------------------------------------------------------------
+
+
+def _format_error(entry: dict) -> str:
+    return f"{entry.get('spec_path') or '(root)'}: {entry.get('message')}"
+
+
+def _instantiate(spec: str | dict) -> WorkflowSpec:
+    if isinstance(spec, WorkflowSpec):
+        return spec
+    if isinstance(spec, str):
+        try:
+            definition = yaml.safe_load(spec)
+        except yaml.YAMLError as e:
+            raise WorkflowSpecError([{"type": "syntax", "message": f"invalid YAML: {e}", "spec_path": None}]) from e
+    else:
+        definition = spec
+    if not isinstance(definition, dict):
+        raise WorkflowSpecError(
+            [
+                {
+                    "type": "syntax",
+                    "message": f"a workflow definition is a mapping, not {type(definition).__name__}",
+                    "spec_path": None,
+                }
+            ]
+        )
+    try:
+        return native_specs.instantiate(copy.deepcopy(definition))
+    except Exception as e:  # orquesta raises plain ValueError/TypeError on malformed parts
+        raise WorkflowSpecError(
+            [{"type": "syntax", "message": f"{type(e).__name__}: {e}", "spec_path": None}]
+        ) from e
+
+
+def _is_action_ref(ref: str) -> bool:
+    # st2's ResourceReference.is_resource_reference() only asks for a "."; whitespace is
+    # refused too because orquesta keeps the whole string as the ref when no inline
+    # parameter parses (``action: core.echo message=hi``: bare words are not inline
+    # values), which would otherwise only surface as an unknown action at run time.
+    pack, _, name = ref.partition(".")
+    return bool(pack and name) and not any(c.isspace() for c in ref)
+
+
+def _inspect_task_contents(wf_spec: WorkflowSpec, action_exists: Callable[[str], bool] | None) -> list[dict]:
+    """st2's extra checks (services/workflows.py inspect_task_contents): well-formed and known refs."""
+    errors = []
+    schema_path = "properties.tasks.patternProperties.^\\w+$.properties.action"
+    for task_name, task_spec in wf_spec.tasks.items():
+        ref = getattr(task_spec, "action", None)
+        if not ref or not isinstance(ref, str):
+            continue
+        if any(ev.has_expressions(ref) for ev in expr_base.get_evaluators().values()):
+            continue
+        path = f"tasks.{task_name}.action"
+        if not _is_action_ref(ref):
+            message = f'The action reference "{ref}" is not formatted correctly.'
+            if any(c.isspace() for c in ref):
+                message += ' Inline parameters take quoted strings, numbers, booleans, null, lists or expressions (key="text").'
+        elif action_exists is not None and not action_exists(ref):
+            message = f'The action "{ref}" is not registered.'
+        else:
+            continue
+        errors.append({"type": "content", "message": message, "spec_path": path, "schema_path": schema_path})
+    return errors
+
+
+def _inspection_errors(
+    wf_spec: WorkflowSpec, action_exists: Callable[[str], bool] | None, app_ctx: dict | None
+) -> list[dict]:
+    result = wf_spec.inspect(app_ctx=app_ctx or _DEFAULT_APP_CTX, raise_exception=False)
+    errors: list[dict] = []
+    # orquesta's language reference lists ``version`` as required but 1.2.0's schema only
+    # checks its value when present; require it, so a definition never loads by accident.
+    if "version" not in wf_spec.spec:
+        errors.append(
+            {
+                "type": "syntax",
+                "message": "'version' is a required property (use version: 1.0)",
+                "spec_path": "version",
+                "schema_path": "required",
+            }
+        )
+    # Same category names st2 reports (format_inspection_result).
+    categories = {
+        "syntax": "syntax",
+        "semantics": "semantic",
+        "expressions": "expression",
+        "context": "context",
+    }
+    for category, kind in categories.items():
+        for entry in result.get(category, []):
+            entry = dict(entry)
+            if category in ("context", "expressions") and "language" not in entry:
+                entry["language"] = entry.pop("type", None)
+            entry["type"] = kind
+            errors.append(entry)
+    # Content checks only make sense on a spec whose tasks parsed.
+    if not errors:
+        errors += _inspect_task_contents(wf_spec, action_exists)
+    return errors
+
+
+def inspect_workflow(
+    spec: str | dict,
+    *,
+    action_exists: Callable[[str], bool] | None = None,
+    app_ctx: dict | None = None,
+) -> list[str]:
+    """Orquesta's inspection of a workflow definition, as ``"spec_path: message"`` lines.
+
+        >>> inspect_workflow("version: 1.0\\ntasks:\\n  a:\\n    action: core.noop\\n    next:\\n      - do: b\\n")
+        ['tasks.a.next[0].do: The task "b" is not defined.']  # (message text is orquesta's)
+
+    An empty list means valid. ``action_exists`` (optional) also reports action refs that are
+    not registered, as st2 does; ``app_ctx`` names context keys the runtime provides
+    (default ``{"st2": {}}``, so ``ctx().st2`` is known).
+    """
+    try:
+        wf_spec = _instantiate(spec)
+    except WorkflowSpecError as e:
+        return [_format_error(x) for x in e.errors]
+    return [_format_error(e) for e in _inspection_errors(wf_spec, action_exists, app_ctx)]
+
+
+def load_workflow_spec(
+    text: str | dict,
+    *,
+    action_exists: Callable[[str], bool] | None = None,
+    app_ctx: dict | None = None,
+) -> WorkflowSpec:
+    """Parse and inspect a workflow definition; raise :class:`WorkflowSpecError` with every problem.
+
+        spec = load_workflow_spec(Path("actions/workflows/deploy.yaml").read_text())
+    """
+    wf_spec = _instantiate(text)
+    errors = _inspection_errors(wf_spec, action_exists, app_ctx)
+    if errors:
+        raise WorkflowSpecError(errors)
+    return wf_spec
+
+
+# --------------------------------------------------------------------------------------------
+# The host
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(order=True)
+class _Scheduled:
+    due: float
+    seq: int
+    launch: _Launch = field(compare=False)
+
+
+@dataclass
+class _Launch:
+    """One action execution in flight (or waiting for its delay)."""
+
+    request: TaskActionRequest
+    future: concurrent.futures.Future | None = None
+    done: bool = False
+
+
+def _error_result(exc: BaseException) -> dict:
+    return {
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+class WorkflowHost:
+    """Runs one Orquesta workflow with orquesta's conductor (see the module docstring).
+
+    ``launch(request)`` starts one action and returns a Future of ``(status, result)``
+    where ``status`` is a completed st2 status (``succeeded``, ``failed``, ``timeout``,
+    ``canceled``, ``abandoned``). A raising ``launch``, a Future that raises, or a malformed
+    outcome all make that task ``failed`` with ``{"error": ..., "traceback": ...}`` as its
+    result; the workflow itself then goes where the definition says.
+
+    ``on_state(conductor.serialize())`` is called after every change of the conductor's
+    state; ``WorkflowConductor.deserialize()`` of any of them restores the conductor.
+    """
+
+    def __init__(
+        self,
+        spec: str | dict,
+        *,
+        launch: Callable[[TaskActionRequest], concurrent.futures.Future],
+        st2_context: dict | None = None,
+        on_state: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.spec = load_workflow_spec(spec) if not isinstance(spec, WorkflowSpec) else spec
+        self._launch_fn = launch
+        self._st2_context = copy.deepcopy(st2_context or {})
+        self._on_state = on_state
+        self._events: queue.Queue[tuple] = queue.Queue()
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._conductor: conducting.WorkflowConductor | None = None
+        self._scheduled: list[_Scheduled] = []
+        self._in_flight: dict[int, _Launch] = {}  # id(launch) -> launch, started, not reported
+        self._items: dict[tuple[str, int], list[Any]] = {}  # with-items results per task
+        self._seq = itertools.count()
+        self._last_state: dict | None = None
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def conductor(self) -> conducting.WorkflowConductor | None:
+        """The conductor of the current/last run (for inspection after ``run()``)."""
+        return self._conductor
+
+    def cancel(self) -> None:
+        """Ask the running workflow to cancel (thread-safe), as ``st2 execution cancel`` does.
+
+        Delayed actions that have not started are dropped; running ones get
+        ``Future.cancel()`` and are otherwise awaited. ``run()`` then returns ``canceled``.
+        """
+        self._events.put(("cancel",))
+
+    def run(self, inputs: dict | None = None) -> WorkflowOutcome:
+        """Run the workflow to completion with ``inputs``; blocks until it has ended."""
+        with self._start_lock:
+            if self._started:
+                raise RuntimeError("a WorkflowHost runs its workflow once; make a new host")
+            self._started = True
+        if inputs is not None and not isinstance(inputs, dict):
+            raise TypeError(f"workflow inputs are a dict, not {type(inputs).__name__}")
+
+        conductor = conducting.WorkflowConductor(
+            self.spec, context={"st2": self._st2_context}, inputs=copy.deepcopy(inputs or {})
+        )
+        self._conductor = conductor
+        try:
+            # The first access renders input and vars; an error there fails the workflow.
+            if conductor.get_workflow_status() not in statuses.COMPLETED_STATUSES:
+                conductor.request_workflow_status(statuses.REQUESTED)
+                self._emit_state()
+                conductor.request_workflow_status(statuses.RUNNING)
+            self._emit_state()
+            self._loop()
+        except Exception as e:  # a conductor error must end the workflow, not the thread
+            LOG.exception("workflow host failed")
+            self._fail_workflow(e)
+        return self._finish()
+
+    # -- main loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        conductor = self._conductor
+        assert conductor is not None
+        while True:
+            # Request next tasks until none are ready: action-less tasks complete at once and
+            # may make further tasks ready (st2's request_next_tasks loop).
+            while self._request_next_tasks():
+                pass
+            self._launch_due()
+
+            if not self._in_flight and not self._scheduled:
+                status = conductor.get_workflow_status()
+                if status in statuses.COMPLETED_STATUSES:
+                    return
+                # Nothing runs, nothing is ready, and the conductor still says running: a
+                # definition the conductor cannot finish. Fail it rather than hang.
+                conductor.log_entry(
+                    "error",
+                    f'Workflow execution stalled in status "{status}" with no task to run.',
+                )
+                conductor.request_workflow_status(statuses.FAILED)
+                self._emit_state()
+                return
+
+            timeout = None
+            if self._scheduled:
+                timeout = max(0.0, self._scheduled[0].due - time.monotonic())
+            try:
+                event = self._events.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            self._handle_event(event)
+            # Drain whatever else finished meanwhile before asking for next tasks.
+            while True:
+                try:
+                    event = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                self._handle_event(event)
+
+    def _request_next_tasks(self) -> bool:
+        """Mark the conductor's next tasks running and start them; True if any completed inline."""
+        conductor = self._conductor
+        next_tasks = conductor.get_next_tasks()
+        if not next_tasks:
+            # get_next_tasks() may itself have failed the workflow (rendering errors).
+            self._emit_state()
+            return False
+
+        # Mark every task (and each item) running before anything starts, as st2 does, so a
+        # quick completion can never arrive before its own running event.
+        for task in next_tasks:
+            task_key = (task["id"], task["route"])
+            if task["spec"].has_items():
+                if task_key not in self._items or len(self._items[task_key]) != task["items_count"]:
+                    self._items[task_key] = [None] * task["items_count"]
+                if task["items_count"] == 0:
+                    conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.RUNNING))
+            for action in task["actions"]:
+                if action.get("item_id") is None:
+                    event = events.ActionExecutionEvent(statuses.RUNNING)
+                else:
+                    event = events.TaskItemActionExecutionEvent(action["item_id"], statuses.RUNNING)
+                conductor.update_task_state(task["id"], task["route"], event)
+        self._emit_state()
+
+        completed_inline = False
+        for task in next_tasks:
+            task_spec = task["spec"]
+            if getattr(task_spec, "action", None) is None and not task_spec.has_items():
+                LOG.debug('task "%s" (route %s) has no action and succeeds', task["id"], task["route"])
+                conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED))
+                self._after_task_update(task["id"], task["route"])
+                completed_inline = True
+                continue
+            if task_spec.has_items() and task["items_count"] == 0:
+                LOG.debug('task "%s" (route %s) has no items and succeeds', task["id"], task["route"])
+                conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED))
+                self._after_task_update(task["id"], task["route"])
+                completed_inline = True
+                continue
+            for action in task["actions"]:
+                delay = self._action_delay(task, action)
+                request = TaskActionRequest(
+                    task_id=task["id"],
+                    route=task["route"],
+                    task_name=getattr(task_spec, "name", None) or task["id"],
+                    action_ref=action["action"],
+                    parameters=copy.deepcopy(action.get("input") or {}),
+                    item_id=action.get("item_id"),
+                    delay=delay,
+                )
+                launch = _Launch(request)
+                due = time.monotonic() + (delay or 0)
+                heapq.heappush(self._scheduled, _Scheduled(due, next(self._seq), launch))
+        return completed_inline
+
+    @staticmethod
+    def _action_delay(task: dict, action: dict) -> float | None:
+        # st2's eval_action_execution_delay(): with items and concurrency, only the first
+        # batch waits; later items start as earlier ones finish.
+        delay = task.get("delay")
+        if not delay:
+            return None
+        itemized = task["spec"].has_items()
+        concurrency = task.get("concurrency")
+        if not itemized or not concurrency or action["item_id"] < concurrency:
+            return float(delay)
+        return None
+
+    def _launch_due(self) -> None:
+        now = time.monotonic()
+        while self._scheduled and self._scheduled[0].due <= now:
+            launch = heapq.heappop(self._scheduled).launch
+            self._start(launch)
+
+    def _start(self, launch: _Launch) -> None:
+        req = launch.request
+        LOG.debug('launching %s for task "%s" (route %s, item %s)', req.action_ref, req.task_id, req.route, req.item_id)
+        self._in_flight[id(launch)] = launch
+        try:
+            future = self._launch_fn(copy.deepcopy(req))
+            if not isinstance(future, concurrent.futures.Future):
+                raise TypeError(f"launch() must return a concurrent.futures.Future, not {type(future).__name__}")
+        except Exception as e:
+            LOG.warning('launch of %s for task "%s" raised: %s', req.action_ref, req.task_id, e)
+            self._events.put(("done", id(launch), statuses.FAILED, _error_result(e)))
+            return
+        launch.future = future
+        future.add_done_callback(lambda f, key=id(launch): self._events.put(("future", key, f)))
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _handle_event(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "cancel":
+            self._cancel()
+            return
+        if kind == "future":
+            _, key, future = event
+            status, result = self._future_outcome(future)
+        else:
+            _, key, status, result = event
+        launch = self._in_flight.pop(key, None)
+        if launch is None or launch.done:
+            return
+        launch.done = True
+        self._complete(launch.request, status, result)
+
+    @staticmethod
+    def _future_outcome(future: concurrent.futures.Future) -> tuple[str, Any]:
+        if future.cancelled():
+            return statuses.CANCELED, None
+        exc = future.exception()
+        if exc is not None:
+            return statuses.FAILED, _error_result(exc)
+        outcome = future.result()
+        if not (isinstance(outcome, tuple | list) and len(outcome) == 2):
+            err = TypeError(f"launch() future must resolve to (status, result), got {outcome!r:.200}")
+            return statuses.FAILED, _error_result(err)
+        status, result = outcome
+        if status not in ACTION_COMPLETED_STATUSES:
+            err = ValueError(
+                f"action ended in status {status!r}, which is not a completed st2 status "
+                f"({', '.join(sorted(ACTION_COMPLETED_STATUSES))})"
+            )
+            return statuses.FAILED, {**_error_result(err), "result": result}
+        return status, result
+
+    def _complete(self, req: TaskActionRequest, status: str, result: Any) -> None:
+        conductor = self._conductor
+        task_key = (req.task_id, req.route)
+        if req.item_id is None:
+            event = events.ActionExecutionEvent(status, result=result)
+        else:
+            # As st2 does: the item's own result plus all item results so far (None where an
+            # item has not finished); the task's result() is the accumulated list.
+            items = self._items.setdefault(task_key, [])
+            if req.item_id >= len(items):
+                items.extend([None] * (req.item_id + 1 - len(items)))
+            items[req.item_id] = result
+            event = events.TaskItemActionExecutionEvent(
+                req.item_id, status, result=result, accumulated_result=list(items)
+            )
+        LOG.debug('task "%s" (route %s, item %s) -> %s', req.task_id, req.route, req.item_id, status)
+        conductor.update_task_state(req.task_id, req.route, event)
+        self._after_task_update(req.task_id, req.route)
+
+    def _after_task_update(self, task_id: str, route: int) -> None:
+        entry = self._conductor.get_task_state_entry(task_id, route)
+        if entry and entry.get("status") in statuses.COMPLETED_STATUSES:
+            # A rerun of the task (cycle, retry) starts a fresh list of item results.
+            self._items.pop((task_id, route), None)
+        self._emit_state()
+
+    def _cancel(self) -> None:
+        conductor = self._conductor
+        if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
+            return
+        LOG.info("canceling workflow")
+        conductor.request_workflow_status(statuses.CANCELED)
+        self._emit_state()
+        # Actions still waiting for their delay never start: report them canceled.
+        pending, self._scheduled = self._scheduled, []
+        for scheduled in pending:
+            self._complete(scheduled.launch.request, statuses.CANCELED, None)
+        for launch in list(self._in_flight.values()):
+            if launch.future is not None:
+                launch.future.cancel()
+
+    # -- completion ----------------------------------------------------------------------------
+
+    def _fail_workflow(self, exc: BaseException) -> None:
+        conductor = self._conductor
+        try:
+            conductor.log_error(exc)
+            if conductor.get_workflow_status() not in statuses.COMPLETED_STATUSES:
+                conductor.request_workflow_status(statuses.FAILED)
+        except Exception:
+            LOG.exception("could not record the failure in the conductor")
+            conductor.workflow_state.status = statuses.FAILED
+        for launch in self._in_flight.values():
+            if launch.future is not None:
+                launch.future.cancel()
+        self._emit_state()
+
+    def _finish(self) -> WorkflowOutcome:
+        conductor = self._conductor
+        try:
+            if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
+                # May turn the workflow failed when an output expression fails.
+                conductor.render_workflow_output()
+        except Exception as e:
+            LOG.exception("rendering the workflow output failed")
+            conductor.log_error(e)
+            conductor.workflow_state.status = statuses.FAILED
+        self._emit_state()
+        return WorkflowOutcome(
+            status=conductor.get_workflow_status(),
+            output=conductor.get_workflow_output(),
+            errors=copy.deepcopy(conductor.errors),
+        )
+
+    def _emit_state(self) -> None:
+        if self._on_state is None:
+            return
+        try:
+            state = self._conductor.serialize()
+            if state == self._last_state:
+                return
+            self._last_state = state
+            self._on_state(copy.deepcopy(state))
+        except Exception:
+            # Persisting state is the runtime's job; its failure must not kill the workflow.
+            LOG.exception("on_state callback failed")
