@@ -79,7 +79,7 @@ def _shim_inline_params_regex() -> None:
     parameters.REGEX_INLINE_PARAM_VARIATIONS = variations
     # Same construction as orquesta's own module-level statement; parse_inline_params()
     # reads the module global at call time, so replacing it is enough.
-    parameters.REGEX_INLINE_PARAMS = r"([\w]+)=(%s)" % "|".join(variations)
+    parameters.REGEX_INLINE_PARAMS = r"([\w]+)=({})".format("|".join(variations))
 
 
 _INSTALLERS = {

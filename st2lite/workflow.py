@@ -142,7 +142,9 @@ def _instantiate(spec: str | dict) -> WorkflowSpec:
         try:
             definition = yaml.safe_load(spec)
         except yaml.YAMLError as e:
-            raise WorkflowSpecError([{"type": "syntax", "message": f"invalid YAML: {e}", "spec_path": None}]) from e
+            raise WorkflowSpecError(
+                [{"type": "syntax", "message": f"invalid YAML: {e}", "spec_path": None}]
+            ) from e
     else:
         definition = spec
     if not isinstance(definition, dict):
@@ -260,6 +262,8 @@ def load_workflow_spec(
     app_ctx: dict | None = None,
 ) -> WorkflowSpec:
     """Parse and inspect a workflow definition; raise :class:`WorkflowSpecError` with every problem.
+
+    Example::
 
         spec = load_workflow_spec(Path("actions/workflows/deploy.yaml").read_text())
     """
@@ -433,7 +437,9 @@ class WorkflowHost:
                 if task_key not in self._items or len(self._items[task_key]) != task["items_count"]:
                     self._items[task_key] = [None] * task["items_count"]
                 if task["items_count"] == 0:
-                    conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.RUNNING))
+                    conductor.update_task_state(
+                        task["id"], task["route"], events.ActionExecutionEvent(statuses.RUNNING)
+                    )
             for action in task["actions"]:
                 if action.get("item_id") is None:
                     event = events.ActionExecutionEvent(statuses.RUNNING)
@@ -447,13 +453,17 @@ class WorkflowHost:
             task_spec = task["spec"]
             if getattr(task_spec, "action", None) is None and not task_spec.has_items():
                 LOG.debug('task "%s" (route %s) has no action and succeeds', task["id"], task["route"])
-                conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED))
+                conductor.update_task_state(
+                    task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED)
+                )
                 self._after_task_update(task["id"], task["route"])
                 completed_inline = True
                 continue
             if task_spec.has_items() and task["items_count"] == 0:
                 LOG.debug('task "%s" (route %s) has no items and succeeds', task["id"], task["route"])
-                conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED))
+                conductor.update_task_state(
+                    task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED)
+                )
                 self._after_task_update(task["id"], task["route"])
                 completed_inline = True
                 continue
@@ -494,18 +504,27 @@ class WorkflowHost:
 
     def _start(self, launch: _Launch) -> None:
         req = launch.request
-        LOG.debug('launching %s for task "%s" (route %s, item %s)', req.action_ref, req.task_id, req.route, req.item_id)
+        LOG.debug(
+            'launching %s for task "%s" (route %s, item %s)',
+            req.action_ref,
+            req.task_id,
+            req.route,
+            req.item_id,
+        )
         self._in_flight[id(launch)] = launch
         try:
             future = self._launch_fn(copy.deepcopy(req))
             if not isinstance(future, concurrent.futures.Future):
-                raise TypeError(f"launch() must return a concurrent.futures.Future, not {type(future).__name__}")
+                raise TypeError(
+                    f"launch() must return a concurrent.futures.Future, not {type(future).__name__}"
+                )
         except Exception as e:
             LOG.warning('launch of %s for task "%s" raised: %s', req.action_ref, req.task_id, e)
             self._events.put(("done", id(launch), statuses.FAILED, _error_result(e)))
             return
         launch.future = future
-        future.add_done_callback(lambda f, key=id(launch): self._events.put(("future", key, f)))
+        key = id(launch)
+        future.add_done_callback(lambda f: self._events.put(("future", key, f)))
 
     # -- events --------------------------------------------------------------------------------
 
