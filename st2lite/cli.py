@@ -1,0 +1,303 @@
+"""``aegis``: the command line of the embedded runtime (st2's CLI, for one machine).
+
+    aegis run                                  # serve the packs: sensors, rules, workflows
+    aegis validate packs/aegis                 # check a pack as st2 would register it
+    aegis rule-tester --rule R.yaml --trigger-instance TI.json
+    aegis action execute core.echo message=hi  # like `st2 run`
+    aegis execution list [--action REF] [--status S] [-n N] [--json]
+    aegis execution get ID [--json]
+    aegis trigger-instance list [--trigger REF] [-n N] [--json]
+    aegis key set|get|list|delete ...          # the datastore, like `st2 key`
+    aegis pack setup                           # build/refresh pack virtualenvs
+
+Any other command is handed to the pack that provides ``actions/lib/<pack>_cli.py``
+(e.g. ``aegis knowledge search "disk full"``), run in that pack's virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .settings import Settings
+
+STATUS_COLUMNS = ("id", "action", "status", "start_timestamp", "end_timestamp", "rule")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, os.environ.get("AEGIS_LOG_LEVEL", "INFO").upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _records(settings: Settings):
+    from .pack_env.pack_runtime.records import Records
+
+    settings.ensure_dirs()
+    return Records(str(settings.history_db))
+
+
+def _elapsed(record: dict[str, Any]) -> str:
+    if not record.get("end_timestamp"):
+        return record["status"]
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    seconds = (datetime.strptime(record["end_timestamp"], fmt) - datetime.strptime(record["start_timestamp"], fmt)).total_seconds()
+    return f"{record['status']} ({seconds:.1f}s elapsed)"
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain text table, widths from the content, as st2's CLI prints one."""
+    cells = [[str(row.get(c, "") if row.get(c) is not None else "") for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    print(rule)
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |")
+    print(rule)
+    for r in cells:
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |")
+    print(rule)
+
+
+def cmd_execution(args: argparse.Namespace, settings: Settings) -> int:
+    records = _records(settings)
+    if args.execution_cmd == "list":
+        rows = records.list_executions(action=args.action, status=args.status, limit=args.n,
+                                       top_level_only=not args.all)
+        if args.json:
+            for row in rows:
+                row["children"] = [c["id"] for c in records.list_executions(parent=row["id"], limit=10_000, newest_first=False)]
+            print(json.dumps(rows, indent=2, default=str))
+            return 0
+        view = [{**r, "status": _elapsed(r), "+": "+" if records.list_executions(parent=r["id"], limit=1) else ""} for r in rows]
+        print_table(view, ["+", *STATUS_COLUMNS])
+        return 0
+    record = records.get_execution(args.id)
+    if record is None:
+        print(f"execution {args.id} not found", file=sys.stderr)
+        return 1
+    children = records.list_executions(parent=args.id, limit=10_000, newest_first=False)
+    if args.json:
+        print(json.dumps({**record, "children": children}, indent=2, default=str))
+        return 0
+    record = {k: v for k, v in record.items() if k not in ("workflow_state", "children")}
+    for key in ("id", "action", "runner", "status", "start_timestamp", "end_timestamp", "rule", "trigger_instance_id", "parent", "task_name"):
+        if record.get(key):
+            print(f"{key}: {_elapsed(record) if key == 'status' else record[key]}")
+    print("parameters: " + json.dumps(record["parameters"], indent=2, default=str))
+    print("result: " + json.dumps(record["result"], indent=2, default=str))
+    if children:
+        print("children:")
+        print_table([{**c, "status": _elapsed(c)} for c in children], ["id", "task_name", "action", "status", "start_timestamp"])
+    return 0
+
+
+def cmd_trigger_instance(args: argparse.Namespace, settings: Settings) -> int:
+    records = _records(settings)
+    if args.ti_cmd == "get":
+        ti = records.get_trigger_instance(args.id)
+        if ti is None:
+            print(f"trigger instance {args.id} not found", file=sys.stderr)
+            return 1
+        ti["enforcements"] = records.list_rule_enforcements(args.id)
+        print(json.dumps(ti, indent=2, default=str))
+        return 0
+    rows = records.list_trigger_instances(trigger=args.trigger, limit=args.n)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print_table(rows, ["id", "trigger", "occurrence_time", "status"])
+    return 0
+
+
+def _parse_kv(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"expected key=value, got {pair!r}")
+        if value.startswith("@") and Path(value[1:]).exists():
+            value = Path(value[1:]).read_text()
+        try:
+            params[key] = json.loads(value) if value[:1] in "{[" else value
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def cmd_action(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import Runtime
+    from .params import ParameterValidationError
+    from .templating import RenderError
+
+    runtime = Runtime(settings)
+    try:
+        ex_id = runtime.execute(args.ref, _parse_kv(args.parameters))
+    except (ParameterValidationError, RenderError, ValueError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    try:
+        record = runtime.wait(ex_id, timeout=args.timeout)
+    finally:
+        runtime.stop()
+    print(json.dumps({k: record[k] for k in ("id", "action", "status", "result")}, indent=2, default=str))
+    return 0 if record["status"] == "succeeded" else 1
+
+
+def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
+    from .pack_env.pack_runtime.datastore import KeyValueStore
+
+    settings.ensure_dirs()
+    store = KeyValueStore(str(settings.datastore_db))
+    if args.key_cmd == "set":
+        store.set(args.name, args.value, ttl=args.ttl, scope=args.scope, secret=args.encrypt)
+    elif args.key_cmd == "get":
+        pair = store.get_pair(args.name, scope=args.scope)
+        if pair is None:
+            print(f'key "{args.name}" not found', file=sys.stderr)
+            return 1
+        print(json.dumps(pair.to_dict(mask_secret=not args.decrypt), indent=2))
+    elif args.key_cmd == "delete":
+        if not store.delete(args.name, scope=args.scope):
+            print(f'key "{args.name}" not found', file=sys.stderr)
+            return 1
+    else:
+        print_table([p.to_dict() for p in store.list(prefix=args.prefix, scope=args.scope)], ["name", "value", "secret", "expire_timestamp"])
+    return 0
+
+
+def cmd_pack_setup(args: argparse.Namespace, settings: Settings) -> int:
+    from .virtualenv import ensure_pack_virtualenv
+
+    pack_dirs = [Path(p) for p in args.packs] or sorted(p for p in settings.packs_dir.iterdir() if (p / "pack.yaml").exists())
+    for pack_dir in pack_dirs:
+        python = ensure_pack_virtualenv(pack_dir, settings.virtualenvs_dir)
+        print(f"{pack_dir.name}: {python}")
+    return 0
+
+
+def delegate_to_pack(argv: list[str], settings: Settings) -> int:
+    """Run ``<pack>/actions/lib/<pack>_cli.py ARGV`` in that pack's virtualenv."""
+    from .pack_processes import pack_process_env
+    from .virtualenv import ensure_pack_virtualenv
+
+    for pack_dir in sorted(p for p in settings.packs_dir.iterdir() if (p / "pack.yaml").exists()):
+        script = pack_dir / "actions" / "lib" / f"{pack_dir.name}_cli.py"
+        if not script.exists():
+            continue
+        python = ensure_pack_virtualenv(pack_dir, settings.virtualenvs_dir)
+        config = settings.pack_config_file(pack_dir.name)
+        cmd = [str(python), str(script), *(["--config", str(config)] if config.exists() else []), *argv]
+        env = pack_process_env(pack_dir, {"AEGIS_HOME": str(settings.home)})
+        os.execve(cmd[0], cmd, env)
+    print(f"aegis: unknown command {argv[0]!r} (see aegis --help)", file=sys.stderr)
+    return 2
+
+
+BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "execution", "trigger-instance", "key", "pack")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aegis", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="serve the packs: sensors, rules, workflows, /metrics, /healthz")
+
+    validate = sub.add_parser("validate", help="validate a pack's metadata and workflows")
+    validate.add_argument("pack_dir", nargs="?", help="default: every pack in AEGIS_PACKS_DIR")
+
+    tester = sub.add_parser("rule-tester", help="does a rule match a trigger instance? (st2-rule-tester)")
+    tester.add_argument("--rule", required=True)
+    tester.add_argument("--trigger-instance", required=True)
+
+    action = sub.add_parser("action", help="run an action (st2 run / st2 action execute)")
+    action_sub = action.add_subparsers(dest="action_cmd", required=True)
+    execute = action_sub.add_parser("execute")
+    execute.add_argument("ref")
+    execute.add_argument("parameters", nargs="*", help="key=value (value @FILE reads a file; JSON objects/lists parsed)")
+    execute.add_argument("--timeout", type=float, default=900)
+
+    execution = sub.add_parser("execution", help="the execution history (st2 execution)")
+    ex_sub = execution.add_subparsers(dest="execution_cmd", required=True)
+    ex_list = ex_sub.add_parser("list")
+    ex_list.add_argument("--action")
+    ex_list.add_argument("--status")
+    ex_list.add_argument("-n", type=int, default=50)
+    ex_list.add_argument("--all", action="store_true", help="include workflow task executions")
+    ex_list.add_argument("--json", action="store_true")
+    ex_get = ex_sub.add_parser("get")
+    ex_get.add_argument("id")
+    ex_get.add_argument("--json", action="store_true")
+
+    ti = sub.add_parser("trigger-instance", help="recorded trigger instances (st2 trigger-instance)")
+    ti_sub = ti.add_subparsers(dest="ti_cmd", required=True)
+    ti_list = ti_sub.add_parser("list")
+    ti_list.add_argument("--trigger")
+    ti_list.add_argument("-n", type=int, default=50)
+    ti_list.add_argument("--json", action="store_true")
+    ti_get = ti_sub.add_parser("get")
+    ti_get.add_argument("id")
+
+    key = sub.add_parser("key", help="the datastore (st2 key)")
+    key_sub = key.add_subparsers(dest="key_cmd", required=True)
+    for name in ("set", "get", "delete", "list"):
+        p = key_sub.add_parser(name)
+        if name != "list":
+            p.add_argument("name")
+        if name == "set":
+            p.add_argument("value")
+            p.add_argument("--ttl", type=int)
+            p.add_argument("--encrypt", action="store_true", help="mark as secret (masked when listed)")
+        if name == "get":
+            p.add_argument("--decrypt", action="store_true")
+        if name == "list":
+            p.add_argument("--prefix")
+        p.add_argument("--scope", default="system", choices=["system", "user"])
+
+    pack = sub.add_parser("pack", help="pack virtualenvs")
+    pack_sub = pack.add_subparsers(dest="pack_cmd", required=True)
+    setup = pack_sub.add_parser("setup", help="create or refresh pack virtualenvs from requirements.txt")
+    setup.add_argument("packs", nargs="*")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings = Settings.from_env()
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in BUILTIN_COMMANDS:
+        _setup_logging()
+        return delegate_to_pack(argv, settings)
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.command == "run":
+        from .service import serve
+
+        return serve(settings)
+    if args.command == "validate":
+        from .validation import main as validate_main
+
+        targets = [args.pack_dir] if args.pack_dir else [
+            str(p) for p in sorted(settings.packs_dir.iterdir()) if (p / "pack.yaml").exists()
+        ]
+        return max(validate_main([t]) for t in targets) if targets else 0
+    if args.command == "rule-tester":
+        from .rule_tester import main as tester_main
+
+        return tester_main(["--rule", args.rule, "--trigger-instance", args.trigger_instance])
+    handlers = {"action": cmd_action, "execution": cmd_execution, "trigger-instance": cmd_trigger_instance,
+                "key": cmd_key, "pack": cmd_pack_setup}
+    return handlers[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""The runtime: loads packs, matches trigger instances to rules, runs and records executions.
+
+It plays the parts of st2's rules engine, action runners (python-script in warm workers,
+orquesta with the real conductor, noop), workflow engine and execution history.
+
+    runtime = Runtime(Settings.from_env())
+    runtime.start()                      # sensors, trigger processing
+    ex_id = runtime.execute("core.noop", {})
+    runtime.wait(ex_id)["status"]        # 'succeeded'
+    runtime.stop()
+
+Supported runners: ``python-script``, ``orquesta``, ``noop``; the built-in ``core`` pack
+has ``core.noop`` and ``core.echo``. Any other runner type fails its executions with a
+clear error (st2lite runs no shell, remote or HTTP runners).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import shims  # noqa: F401  (before anything imports orquesta)
+from .criteria import select_rules
+from .loader import ActionMeta, Pack, RuleMeta, load_pack, load_pack_config
+from .metrics import RuntimeMetrics
+from .pack_env.pack_runtime import records as rec
+from .pack_env.pack_runtime.datastore import KeyValueStore
+from .pack_env.pack_runtime.records import Records
+from .pack_processes import WorkerPool
+from .params import ParameterValidationError, mask_secrets, merged_parameter_schema, validate_parameters
+from .sensor_container import SensorProcess, SensorSpec
+from .settings import Settings
+from .templating import RenderError, build_context, render_action_parameters, render_template
+from .virtualenv import ensure_pack_virtualenv
+from .workflow import TaskActionRequest, WorkflowHost
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_USER = "stanley"  # st2's default system user
+PYTHON_DEFAULT_TIMEOUT = 600  # st2's python-script runner default, in seconds
+
+# Runner parameters of the runners st2lite supports (st2's runner metadata); an action's
+# own parameters may override their attributes (e.g. a shorter ``timeout`` default).
+RUNNER_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "python-script": {
+        "timeout": {"type": "integer", "default": PYTHON_DEFAULT_TIMEOUT, "description": "seconds before the action is killed"},
+        "env": {"type": "object", "description": "environment variables for the action"},
+        "log_level": {"type": "string", "default": "DEBUG", "enum": ["AUDIT", "CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING"]},
+        "debug": {"type": "boolean", "default": False},
+    },
+    "orquesta": {},
+    "noop": {},
+}
+SUPPORTED_RUNNERS = tuple(RUNNER_PARAMETERS)
+
+
+def _core_actions() -> dict[str, ActionMeta]:
+    """The slice of st2's ``core`` pack that st2lite provides natively."""
+    def make(name: str, runner: str, params: dict[str, Any], description: str) -> ActionMeta:
+        meta = {"name": name, "pack": "core", "runner_type": runner, "description": description, "parameters": params}
+        return ActionMeta(
+            ref=f"core.{name}", name=name, pack="core", runner_type=runner, entry_point=None, entry_point_path=None,
+            parameters=params, enabled=True, timeout=None, output_schema=None, meta=meta, file=Path("<builtin>"),
+        )  # fmt: skip
+
+    return {
+        "core.noop": make("noop", "noop", {}, "Do nothing (st2's core.noop)."),
+        "core.echo": make(
+            "echo", "noop", {"message": {"type": "string", "required": True}},
+            "Return the message (st2's core.echo; st2 runs it with the local shell runner).",
+        ),
+    }
+
+
+@dataclass
+class PackRuntime:
+    pack: Pack
+    config: dict[str, Any]
+    config_file: Path
+    python: Path | None = None
+    pool: WorkerPool | None = None
+    sensors: list[SensorProcess] = field(default_factory=list)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, build_virtualenvs: bool = True) -> None:
+        self.settings = settings
+        settings.ensure_dirs()
+        self.store = KeyValueStore(str(settings.datastore_db))
+        self.records = Records(str(settings.history_db))
+        self.metrics = RuntimeMetrics(settings.run_dir / "metrics")
+        self._build_virtualenvs = build_virtualenvs
+        self.packs: dict[str, PackRuntime] = {}
+        self.actions: dict[str, ActionMeta] = _core_actions()
+        self.rules: list[RuleMeta] = []
+        self.trigger_types: dict[str, dict[str, Any]] = {}
+        self._trigger_queue: queue.Queue[str | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._done: dict[str, threading.Event] = {}
+        self._done_lock = threading.Lock()
+        self.started_at: float | None = None
+        self._load_packs()
+
+    # -- packs -------------------------------------------------------------------------
+
+    def _pack_dirs(self) -> list[Path]:
+        root = self.settings.packs_dir
+        if (root / "pack.yaml").exists():
+            return [root]
+        return sorted(p for p in root.iterdir() if (p / "pack.yaml").exists()) if root.is_dir() else []
+
+    def _load_packs(self) -> None:
+        for pack_dir in self._pack_dirs():
+            pack = load_pack(pack_dir)
+            for problem in pack.problems:
+                LOG.warning("pack %s: %s", pack.ref, problem)
+            config_path = self.settings.pack_config_file(pack.ref)
+            config = load_pack_config(pack, config_path if config_path.exists() else None)
+            config = render_template(config, build_context(self.store, user=DEFAULT_USER))
+            config_file = self.settings.run_dir / "configs" / f"{pack.ref}.json"
+            config_file.parent.mkdir(parents=True, exist_ok=True)
+            # The rendered config may carry secrets: readable by this user only.
+            fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(config, fh)
+            self.packs[pack.ref] = PackRuntime(pack=pack, config=config, config_file=config_file)
+            self.actions.update(pack.actions)
+            self.rules.extend(pack.rules)
+            self.trigger_types.update(pack.trigger_types)
+            LOG.info(
+                "loaded pack %s: %d actions, %d sensors, %d rules",
+                pack.ref, len(pack.actions), len(pack.sensors), len(pack.rules),
+            )  # fmt: skip
+
+    def _pack_python(self, pack_rt: PackRuntime) -> Path:
+        if pack_rt.python is None:
+            if not self._build_virtualenvs:
+                raise RuntimeError(f"pack {pack_rt.pack.ref} has no virtualenv and building them is disabled")
+            pack_rt.python = ensure_pack_virtualenv(pack_rt.pack.path, self.settings.virtualenvs_dir, pack_rt.pack.ref)
+        return pack_rt.python
+
+    def _pool(self, pack_rt: PackRuntime) -> WorkerPool:
+        if pack_rt.pool is None:
+            pack_rt.pool = WorkerPool(
+                python=self._pack_python(pack_rt),
+                pack_dir=pack_rt.pack.path,
+                pack_ref=pack_rt.pack.ref,
+                config_file=pack_rt.config_file,
+                datastore=self.settings.datastore_db,
+                size=self.settings.workers_per_pack,
+                log_file=self.settings.logs_dir / f"actions.{pack_rt.pack.ref}.log",
+                extra_env=self._child_env(),
+            )
+        return pack_rt.pool
+
+    def _child_env(self) -> dict[str, str]:
+        return {"PROMETHEUS_MULTIPROC_DIR": str(self.metrics.multiproc_dir), "AEGIS_HOME": str(self.settings.home)}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self, sensors: bool = True) -> None:
+        abandoned = self.records.abandon_in_flight()
+        if abandoned:
+            LOG.warning("marked %d execution(s) interrupted by a previous stop as abandoned: %s", len(abandoned), ", ".join(abandoned))
+        self.started_at = time.time()
+        self._spawn(self._process_triggers, "trigger-processor")
+        for pack_rt in self.packs.values():
+            if any(a.runner_type == "python-script" for a in pack_rt.pack.actions.values()):
+                self._pool(pack_rt).warm_up()
+            if sensors:
+                self._start_sensors(pack_rt)
+        self._trigger_queue.put("")  # sweep what sensors recorded while we were down
+
+    def _start_sensors(self, pack_rt: PackRuntime) -> None:
+        for sensor in pack_rt.pack.sensors:
+            if not sensor.enabled:
+                LOG.info("sensor %s is disabled", sensor.ref)
+                continue
+            spec = SensorSpec(
+                ref=sensor.ref, pack_ref=pack_rt.pack.ref, pack_dir=pack_rt.pack.path, python=self._pack_python(pack_rt),
+                file=sensor.entry_point_path, class_name=sensor.class_name,
+                trigger_types={ref: tt for ref, tt in pack_rt.pack.trigger_types.items()},
+                config_file=pack_rt.config_file, poll_interval=sensor.poll_interval, extra_env=self._child_env(),
+            )  # fmt: skip
+            process = SensorProcess(
+                spec, datastore=self.settings.datastore_db, records=self.settings.history_db,
+                log_file=self.settings.logs_dir / f"sensor.{sensor.ref}.log",
+                on_trigger=self._trigger_queue.put, on_restart=self.metrics.sensor_restarted,
+            )  # fmt: skip
+            process.start()
+            pack_rt.sensors.append(process)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._trigger_queue.put(None)
+        for pack_rt in self.packs.values():
+            for sensor in pack_rt.sensors:
+                sensor.stop()
+            if pack_rt.pool:
+                pack_rt.pool.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _spawn(self, target: Any, name: str, *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        if name == "trigger-processor":
+            self._threads.append(thread)
+        return thread
+
+    def health(self) -> dict[str, Any]:
+        sensors = {s.spec.ref: {"running": s.running(), "restarts": s.restarts} for p in self.packs.values() for s in p.sensors}
+        healthy = all(s["running"] for s in sensors.values())
+        return {"status": "ok" if healthy else "degraded", "packs": sorted(self.packs), "sensors": sensors}
+
+    # -- rules -------------------------------------------------------------------------
+
+    def _process_triggers(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                item = self._trigger_queue.get(timeout=1.0)
+            except queue.Empty:
+                item = ""  # periodic sweep
+            if item is None:
+                return
+            for ti in self.records.pending_trigger_instances():
+                if self._stopping.is_set():
+                    return
+                self.process_trigger_instance(ti)
+
+    def process_trigger_instance(self, ti: dict[str, Any]) -> list[str]:
+        """Enforce every rule matching one recorded trigger instance; return execution ids."""
+        self.records.set_trigger_instance_status(ti["id"], rec.TI_PROCESSING)
+        self.metrics.trigger_instance(ti["trigger"])
+        payload = ti["payload"]
+        context = build_context(self.store, trigger_payload=payload, user=DEFAULT_USER)
+        rules = [r for r in self.rules if r.trigger_type == ti["trigger"]]
+        executions: list[str] = []
+        failed = False
+        try:
+            matched = select_rules([dict(r.meta, ref=r.ref) for r in rules], ti["trigger"], payload, context)
+        except Exception as exc:  # never crash on a trigger instance; record why
+            LOG.exception("matching rules against trigger instance %s failed", ti["id"])
+            self.records.set_trigger_instance_status(ti["id"], rec.TI_PROCESSING_FAILED)
+            self.records.record_rule_enforcement("*", ti["id"], None, "failed", f"rule matching failed: {exc}")
+            return []
+        by_ref = {r.ref: r for r in rules}
+        for rule_meta, _result in matched:
+            rule = by_ref[rule_meta["ref"]]
+            try:
+                ex_id = self._enforce(rule, ti, payload)
+                executions.append(ex_id)
+                self.records.record_rule_enforcement(rule.ref, ti["id"], ex_id, "succeeded")
+                self.metrics.rule_enforced(rule.ref, "succeeded")
+            except Exception as exc:
+                failed = True
+                LOG.error("rule %s could not be enforced for trigger instance %s: %s", rule.ref, ti["id"], exc)
+                self.records.record_rule_enforcement(rule.ref, ti["id"], None, "failed", str(exc))
+                self.metrics.rule_enforced(rule.ref, "failed")
+        self.records.set_trigger_instance_status(ti["id"], rec.TI_PROCESSING_FAILED if failed else rec.TI_PROCESSED)
+        return executions
+
+    def _enforce(self, rule: RuleMeta, ti: dict[str, Any], payload: dict[str, Any]) -> str:
+        action = self._action(rule.action_ref)
+        pack_rt = self.packs.get(rule.pack)
+        context = build_context(
+            self.store, trigger_payload=payload, user=DEFAULT_USER,
+            action_context={"user": DEFAULT_USER, "pack": rule.pack, "rule": rule.ref, "trigger_instance": ti["id"]},
+            config_context=pack_rt.config if pack_rt else {},
+        )  # fmt: skip
+        schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+        params = render_action_parameters(rule.action_parameters, schema, context)
+        return self.execute(
+            action.ref, params, rule=rule.ref, trigger_instance_id=ti["id"],
+            context={"user": DEFAULT_USER, "rule": {"ref": rule.ref}, "trigger_instance": {"id": ti["id"]}},
+        )  # fmt: skip
+
+    # -- executions --------------------------------------------------------------------
+
+    def _action(self, ref: str) -> ActionMeta:
+        action = self.actions.get(ref)
+        if action is None:
+            raise ParameterValidationError(f"action {ref!r} is not registered")
+        if not action.enabled:
+            raise ParameterValidationError(f"action {ref!r} is disabled")
+        return action
+
+    def execute(
+        self,
+        action_ref: str,
+        parameters: dict[str, Any],
+        *,
+        rule: str | None = None,
+        trigger_instance_id: str | None = None,
+        parent: str | None = None,
+        task_name: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> str:
+        """Validate parameters, record a ``requested`` execution and run it in the background."""
+        ex_id, _future = self._start_execution(action_ref, parameters, rule, trigger_instance_id, parent, task_name, context)
+        return ex_id
+
+    def _start_execution(
+        self, action_ref: str, parameters: dict[str, Any], rule: str | None, trigger_instance_id: str | None,
+        parent: str | None, task_name: str | None, context: dict[str, Any] | None,
+    ) -> tuple[str, Future]:  # fmt: skip
+        action = self._action(action_ref)
+        schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+        params = validate_parameters(schema, parameters)
+        ex_id = rec.new_id()
+        self.records.create_execution(
+            action.ref, action.runner_type, mask_secrets(schema, params), context={"user": DEFAULT_USER, **(context or {})},
+            parent=parent, task_name=task_name, rule=rule, trigger_instance_id=trigger_instance_id, execution_id=ex_id,
+        )  # fmt: skip
+        with self._done_lock:
+            self._done[ex_id] = threading.Event()
+        future: Future = Future()
+        self._spawn(self._run_execution, f"execution-{ex_id}", ex_id, action, params, future)
+        return ex_id, future
+
+    def _run_execution(self, ex_id: str, action: ActionMeta, params: dict[str, Any], future: Future) -> None:
+        started = time.monotonic()
+        status, result = rec.FAILED, None
+        try:
+            self.records.update_execution(ex_id, status=rec.RUNNING)
+            status, result = self._run_with_runner(ex_id, action, params)
+        except Exception as exc:
+            LOG.exception("execution %s of %s crashed", ex_id, action.ref)
+            status, result = rec.FAILED, {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self.records.update_execution(ex_id, status=status, result=result if result is not None else {})
+            self.metrics.execution_finished(action.ref, status, time.monotonic() - started)
+            future.set_result((status, result))
+            with self._done_lock:
+                event = self._done.pop(ex_id, None)
+            if event:
+                event.set()
+
+    def _run_with_runner(self, ex_id: str, action: ActionMeta, params: dict[str, Any]) -> tuple[str, Any]:
+        runner = action.runner_type
+        if runner == "noop":
+            return rec.SUCCEEDED, ({"stdout": params["message"]} if action.ref == "core.echo" else {})
+        if runner == "python-script":
+            pack_rt = self.packs[action.pack]
+            runner_params = {k: params[k] for k in RUNNER_PARAMETERS["python-script"] if k in params}
+            action_params = {k: v for k, v in params.items() if k not in RUNNER_PARAMETERS["python-script"]}
+            timeout = float(runner_params.get("timeout") or PYTHON_DEFAULT_TIMEOUT)
+            reply = self._pool(pack_rt).run(action.entry_point_path, action_params, timeout)
+            return reply.status, reply.result
+        if runner == "orquesta":
+            return self._run_workflow(ex_id, action, params)
+        return rec.FAILED, {"error": f"runner {runner!r} is not supported by st2lite (supported: {', '.join(SUPPORTED_RUNNERS)})"}
+
+    def _run_workflow(self, ex_id: str, action: ActionMeta, params: dict[str, Any]) -> tuple[str, Any]:
+        spec = Path(action.entry_point_path).read_text()
+        st2_context = {"action_execution_id": ex_id, "user": DEFAULT_USER, "pack": action.pack, "api_url": None}
+
+        def launch(request: TaskActionRequest) -> Future:
+            return self._launch_task(ex_id, request)
+
+        host = WorkflowHost(
+            spec, launch=launch, st2_context=st2_context,
+            on_state=lambda state: self.records.update_execution(ex_id, workflow_state=state),
+        )  # fmt: skip
+        outcome = host.run(params)
+        return outcome.status, outcome.as_result()
+
+    def _launch_task(self, parent_id: str, request: TaskActionRequest) -> Future:
+        if request.delay:
+            time.sleep(request.delay)
+        context = {"parent": {"execution_id": parent_id}, "orquesta": {"task_name": request.task_name, "task_id": request.task_id,
+                   "route": request.route, "item_id": request.item_id}}  # fmt: skip
+        try:
+            _ex_id, future = self._start_execution(
+                request.action_ref, request.parameters, None, None, parent_id, request.task_name, context
+            )
+            return future
+        except (ParameterValidationError, RenderError) as exc:
+            # st2 fails the task (not the engine) when its action or parameters are invalid.
+            ex_id = self.records.create_execution(
+                request.action_ref, "unknown", request.parameters, context=context, parent=parent_id,
+                task_name=request.task_name, status=rec.FAILED,
+            )  # fmt: skip
+            self.records.update_execution(ex_id, status=rec.FAILED, result={"error": str(exc)})
+            failed: Future = Future()
+            failed.set_result((rec.FAILED, {"error": str(exc)}))
+            return failed
+
+    def wait(self, ex_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until an execution started by this runtime completes; return its record."""
+        with self._done_lock:
+            event = self._done.get(ex_id)
+        if event and not event.wait(timeout):
+            raise TimeoutError(f"execution {ex_id} still running after {timeout} s")
+        record = self.records.get_execution(ex_id)
+        if record is None:
+            raise KeyError(ex_id)
+        return record
