@@ -56,9 +56,9 @@ SCHEMA_ANY_TYPE = {"anyOf": [{"type": t} for t in ("array", "boolean", "integer"
 class ParameterValidationError(ValueError):
     """Provided parameters do not satisfy the action's parameters; ``errors`` lists each."""
 
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
+    def __init__(self, errors: str | list[str]) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("; ".join(self.errors))
 
 
 class ParameterSchemaError(ValueError):
