@@ -228,7 +228,7 @@ def _inspection_errors(
             entry["type"] = kind
             errors.append(entry)
     # Content checks only make sense on a spec whose tasks parsed.
-    if not errors:
+    if not result.get("syntax"):
         errors += _inspect_task_contents(wf_spec, action_exists)
     return errors
 
@@ -241,8 +241,10 @@ def inspect_workflow(
 ) -> list[str]:
     """Orquesta's inspection of a workflow definition, as ``"spec_path: message"`` lines.
 
+    Example::
+
         >>> inspect_workflow("version: 1.0\\ntasks:\\n  a:\\n    action: core.noop\\n    next:\\n      - do: b\\n")
-        ['tasks.a.next[0].do: The task "b" is not defined.']  # (message text is orquesta's)
+        ['tasks.a.next[0].do: The task "b" is not defined.']
 
     An empty list means valid. ``action_exists`` (optional) also reports action refs that are
     not registered, as st2 does; ``app_ctx`` names context keys the runtime provides

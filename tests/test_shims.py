@@ -1,0 +1,181 @@
+"""Each shim in st2lite/shims.py is needed, and together they are enough, for orquesta 1.2.0.
+
+Every case runs in a fresh interpreter of the runtime venv (the one running these tests),
+because the shims patch process-wide modules and a module imported once stays imported.
+
+    .venv/bin/python -m pytest tests/test_shims.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A workflow using the inline-parameter shorthand with a boolean, which is what goes
+# through REGEX_INLINE_PARAMS (and its (?i)true alternative).
+INLINE_SPEC = """
+version: 1.0
+tasks:
+  t1:
+    action: core.echo message="x" flag=true
+"""
+
+
+def run_python(code: str) -> dict:
+    """Run ``code`` in a fresh runtime interpreter; it prints one JSON line as its last output."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# Tries the three things st2lite needs from orquesta, one after another, and reports the
+# first failure by exception type and message.
+PROBE = """
+import json, sys
+from st2lite import shims
+shims.apply(only={only!r})
+step = "import"
+try:
+    from orquesta import conducting
+    step = "parse"
+    from orquesta.specs import native
+    spec = native.instantiate({spec!r})
+    print(json.dumps({{"ok": True, "input": spec.tasks.get_task("t1").input}}))
+except BaseException as e:
+    print(json.dumps({{"ok": False, "step": step, "type": type(e).__name__,
+                       "module": type(e).__module__, "message": str(e)}}))
+"""
+
+
+def probe(only: tuple[str, ...]) -> dict:
+    return run_python(PROBE.format(only=only, spec=INLINE_SPEC))
+
+
+def test_all_shims_import_orquesta_and_parse_inline_params():
+    result = probe(("collections_abc", "fractions_gcd", "inline_params_regex"))
+    assert result == {"ok": True, "input": {"message": "x", "flag": True}}
+
+
+def test_without_collections_shim_orquesta_does_not_import():
+    result = probe(("fractions_gcd",))
+    assert result["ok"] is False and result["step"] == "import"
+    assert result["type"] == "AttributeError"
+    assert "collections" in result["message"] and "MutableSequence" in result["message"]
+
+
+def test_without_gcd_shim_networkx_does_not_import():
+    result = probe(("collections_abc",))
+    assert result["ok"] is False and result["step"] == "import"
+    assert result["type"] == "ImportError"
+    assert "gcd" in result["message"] and "fractions" in result["message"]
+
+
+def test_without_regex_shim_inline_params_do_not_parse():
+    result = probe(("collections_abc", "fractions_gcd"))
+    assert result["ok"] is False and result["step"] == "parse"
+    assert (result["module"], result["type"]) == ("re", "error")
+    assert "global flags not at the start" in result["message"]
+
+
+def test_regex_shim_keeps_booleans_case_insensitive_and_is_idempotent():
+    result = run_python(
+        """
+        import json, re
+        from st2lite import shims
+        shims.apply(); shims.apply(); shims.apply()
+        from orquesta.utils import parameters
+        print(json.dumps({
+            "pattern": parameters.REGEX_INLINE_PARAMS,
+            "parsed": parameters.parse_inline_params('a=true b=TRUE c=False d=null e="t" f=1.5 g=<% ctx().x %>'),
+        }))
+        """
+    )
+    assert "(?i)" not in result["pattern"]
+    assert result["pattern"].count("(?i:true)") == 1 and result["pattern"].count("(?i:false)") == 1
+    re.compile(result["pattern"])
+    assert result["parsed"] == [
+        {"a": True},
+        {"b": True},
+        {"c": False},
+        {"d": None},
+        {"e": "t"},
+        {"f": 1.5},
+        {"g": "<% ctx().x %>"},
+    ]
+
+
+def test_unknown_shim_name_is_a_clear_error():
+    from st2lite import shims
+
+    with pytest.raises(ValueError, match="unknown shim.*nope"):
+        shims.apply(only=("nope",))
+
+
+def test_conductor_runs_a_workflow_with_all_shims():
+    # The conductor on its own, driven the way st2's workflow service drives it: no
+    # st2lite host involved, so this shows the shims alone make orquesta work.
+    result = run_python(
+        """
+        import json
+        from st2lite import shims
+        shims.apply()
+        from orquesta import conducting, events, statuses
+        from orquesta.specs import native
+
+        spec = native.instantiate('''
+        version: 1.0
+        input:
+          - name
+        tasks:
+          greet:
+            action: core.echo message=<% ctx().name %> loud=true
+            next:
+              - when: <% succeeded() %>
+                publish:
+                  - said: <% result() %>
+                do: done
+          done:
+            action: core.noop
+        output:
+          - said: <% ctx().said %>
+        ''')
+        conductor = conducting.WorkflowConductor(spec, inputs={"name": "st2"})
+        conductor.request_workflow_status(statuses.RUNNING)
+        ran = []
+        while True:
+            tasks = conductor.get_next_tasks()
+            if not tasks:
+                break
+            for task in tasks:
+                action = task["actions"][0]
+                ran.append([task["id"], action["action"], action["input"]])
+                conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(statuses.RUNNING))
+                result = (action["input"] or {}).get("message", "").upper()
+                conductor.update_task_state(
+                    task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED, result=result)
+                )
+        conductor.render_workflow_output()
+        print(json.dumps({"status": conductor.get_workflow_status(), "output": conductor.get_workflow_output(),
+                          "ran": ran}))
+        """
+    )
+    assert result["status"] == "succeeded"
+    assert result["output"] == {"said": "ST2"}
+    assert result["ran"] == [
+        ["greet", "core.echo", {"message": "st2", "loud": True}],
+        ["done", "core.noop", None],
+    ]
