@@ -503,7 +503,9 @@ def _check_criterion(
     )
 
 
-def match_criteria(criteria: Mapping[str, Any] | None, payload: Any, render_context: Mapping[str, Any]) -> MatchResult:
+def match_criteria(
+    criteria: Mapping[str, Any] | None, payload: Any, render_context: Mapping[str, Any]
+) -> MatchResult:
     """AND of every criterion of a rule against a trigger payload.
 
     ``render_context`` is what patterns are rendered with (``build_context``: ``st2kv``,

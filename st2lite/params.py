@@ -50,7 +50,9 @@ RUNNER_PARAM_OVERRIDABLE_ATTRS = ("default", "description", "enum", "immutable",
 SIMPLE_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 
 #: st2's schema for a parameter defined without any attribute: any non-null JSON value.
-SCHEMA_ANY_TYPE = {"anyOf": [{"type": t} for t in ("array", "boolean", "integer", "number", "object", "string")]}
+SCHEMA_ANY_TYPE = {
+    "anyOf": [{"type": t} for t in ("array", "boolean", "integer", "number", "object", "string")]
+}
 
 
 class ParameterValidationError(ValueError):
@@ -78,15 +80,21 @@ def _check_definition(name: str, spec: Any) -> None:
     if spec is None:
         return
     if not isinstance(spec, Mapping):
-        raise ParameterSchemaError(f"parameter {name!r}: definition must be a mapping, got {type(spec).__name__}")
+        raise ParameterSchemaError(
+            f"parameter {name!r}: definition must be a mapping, got {type(spec).__name__}"
+        )
     kind = spec.get("type")
     if kind is None:
         return
     if isinstance(kind, list):
         # st2's action_params schema: an action parameter has one type, not a list.
-        raise ParameterSchemaError(f"parameter {name!r}: 'type' must be one of {list(SIMPLE_TYPES)}, not a list")
+        raise ParameterSchemaError(
+            f"parameter {name!r}: 'type' must be one of {list(SIMPLE_TYPES)}, not a list"
+        )
     if kind not in SIMPLE_TYPES:
-        raise ParameterSchemaError(f"parameter {name!r}: unknown type {kind!r}; expected one of {list(SIMPLE_TYPES)}")
+        raise ParameterSchemaError(
+            f"parameter {name!r}: unknown type {kind!r}; expected one of {list(SIMPLE_TYPES)}"
+        )
 
 
 def merged_parameter_schema(
@@ -151,7 +159,9 @@ def _error_message(name: str, spec: Mapping[str, Any], error: Any) -> str:
     return f"parameter {name!r}{path}: {message}"
 
 
-def validate_parameters(schema: Mapping[str, Mapping[str, Any]], provided: Mapping[str, Any]) -> dict[str, Any]:
+def validate_parameters(
+    schema: Mapping[str, Mapping[str, Any]], provided: Mapping[str, Any]
+) -> dict[str, Any]:
     """Check ``provided`` against a parameter schema and return them with defaults applied.
 
     ``schema`` maps parameter names to st2 parameter definitions (``merged_parameter_schema``).

@@ -93,7 +93,10 @@ def check_rule(rule_path: str, trigger_instance_path: str, store: KeyStore) -> t
         return True, f"Rule {ref} matches trigger instance"
     if not rule.get("enabled", True):
         return False, f"Rule {ref} does not match: the rule is disabled"
-    return False, f"Rule {ref} does not match trigger instance: criterion {result.failed_criterion!r} failed ({result.reason})"
+    return (
+        False,
+        f"Rule {ref} does not match trigger instance: criterion {result.failed_criterion!r} failed ({result.reason})",
+    )
 
 
 def main(argv: Sequence[str] | None = None, store: KeyStore | None = None) -> int:

@@ -124,66 +124,67 @@ class KeyValueLookup:
     def __getitem__(self, name: Any) -> KeyValueLookup:
         return self._child(str(name))
 
-    @property
-    def key(self) -> str:
+    # Only private names below: any public attribute would shadow a key of the same name
+    # (``st2kv.system.foo.key`` must read the key "foo.key").
+    def _kv_name(self) -> str:
         """The datastore key name this lookup reads (``<user>:<key>`` in the user scope)."""
         if self._scope == USER_SCOPE:
             return f"{self._user}{USER_KEY_SEPARATOR}{self._key}"
         return self._key
 
-    def value(self) -> str:
+    def _value(self) -> str:
         """The key's value, ``''`` when it does not exist (st2's behaviour)."""
         if not self._key:
             return ""
-        name = self.key
+        name = self._kv_name()
         if name not in self._cache:
             found = self._store.get(name, scope=self._scope)
             self._cache[name] = "" if found is None else found
         return self._cache[name]
 
     def __str__(self) -> str:
-        return self.value()
+        return self._value()
 
     def __html__(self) -> str:
-        return self.value()
+        return self._value()
 
     def __repr__(self) -> str:
-        return f"KeyValueLookup(scope={self._scope!r}, key={self.key!r})"
+        return f"KeyValueLookup(scope={self._scope!r}, key={self._kv_name()!r})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, KeyValueLookup):
-            return self.value() == other.value()
-        return self.value() == other
+            return self._value() == other._value()
+        return self._value() == other
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash(self.value())
+        return hash(self._value())
 
     def __bool__(self) -> bool:
-        return bool(self.value())
+        return bool(self._value())
 
     def __len__(self) -> int:
-        return len(self.value())
+        return len(self._value())
 
     def __iter__(self):
-        return iter(self.value())
+        return iter(self._value())
 
     def __contains__(self, item: object) -> bool:
-        return str(item) in self.value()
+        return str(item) in self._value()
 
     def __int__(self) -> int:
-        return int(self.value())
+        return int(self._value())
 
     def __float__(self) -> float:
-        return float(self.value())
+        return float(self._value())
 
 
 def _resolve_lookups(value: Any) -> Any:
     """Turn any ``KeyValueLookup`` left in a native result into its string value."""
     if isinstance(value, KeyValueLookup):
-        return value.value()
+        return value._value()
     if isinstance(value, dict):
         return {k: _resolve_lookups(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -241,7 +242,9 @@ def to_json_string(value: Any, indent: int | None = None, sort_keys: bool = Fals
 
 
 def to_yaml_string(value: Any, indent: int | None = None, sort_keys: bool = True) -> str:
-    return yaml.safe_dump(_plain(value), indent=indent, allow_unicode=True, default_flow_style=False, sort_keys=sort_keys)
+    return yaml.safe_dump(
+        _plain(value), indent=indent, allow_unicode=True, default_flow_style=False, sort_keys=sort_keys
+    )
 
 
 def to_complex(value: Any) -> str:
@@ -580,9 +583,15 @@ def _resolve(
             " (a parameter references itself, directly or through others)"
         ) from exc
 
+    parameter_names = set(params) | set(schema)
     resolved: dict[str, Any] = {}
     for name in order:
-        resolved[name] = _render_node(name, graph[name], resolved)
+        value = _render_node(name, graph[name], resolved)
+        if name in parameter_names:
+            # Cast as soon as rendered, so "{{ count / 2 }}" sees an integer ``count``
+            # (st2 keeps the text until the end, which makes such templates fail).
+            value = _cast(name, value, schema.get(name))
+        resolved[name] = value
     return resolved
 
 
