@@ -139,7 +139,7 @@ def cmd_action(args: argparse.Namespace, settings: Settings) -> int:
 
     runtime = Runtime(settings)
     try:
-        ex_id = runtime.execute(args.ref, _parse_kv(args.parameters))
+        ex_id = runtime.execute(args.ref, runtime.cast_cli_parameters(args.ref, _parse_kv(args.parameters)))
     except (ParameterValidationError, RenderError, ValueError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2

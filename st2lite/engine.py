@@ -38,7 +38,7 @@ from .pack_processes import WorkerPool
 from .params import ParameterValidationError, mask_secrets, merged_parameter_schema, validate_parameters
 from .sensor_container import SensorProcess, SensorSpec
 from .settings import Settings
-from .templating import RenderError, build_context, render_action_parameters, render_template
+from .templating import RenderError, build_context, get_cast, render_action_parameters, render_template
 from .virtualenv import ensure_pack_virtualenv
 from .workflow import TaskActionRequest, WorkflowHost
 
@@ -294,6 +294,19 @@ class Runtime:
             raise ParameterValidationError(f"action {ref!r} is disabled")
         return action
 
+    def cast_cli_parameters(self, action_ref: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Cast ``key=value`` strings by the action's parameter types, as st2's CLI does."""
+        action = self._action(action_ref)
+        schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+        cast_params = {}
+        for name, value in parameters.items():
+            cast = get_cast((schema.get(name) or {}).get("type"))
+            try:
+                cast_params[name] = cast(value) if cast and isinstance(value, str) else value
+            except (ValueError, TypeError, SyntaxError) as exc:
+                raise ParameterValidationError(f"parameter {name!r}: cannot read {value!r} as {schema[name]['type']}: {exc}") from exc
+        return cast_params
+
     def execute(
         self,
         action_ref: str,
@@ -318,7 +331,8 @@ class Runtime:
         params = validate_parameters(schema, parameters)
         ex_id = rec.new_id()
         self.records.create_execution(
-            action.ref, action.runner_type, mask_secrets(schema, params), context={"user": DEFAULT_USER, **(context or {})},
+            # Recorded as given (defaults left out), secrets masked, as st2 shows them.
+            action.ref, action.runner_type, mask_secrets(schema, {k: params[k] for k in parameters if k in params}), context={"user": DEFAULT_USER, **(context or {})},
             parent=parent, task_name=task_name, rule=rule, trigger_instance_id=trigger_instance_id, execution_id=ex_id,
         )  # fmt: skip
         with self._done_lock:
@@ -362,7 +376,11 @@ class Runtime:
 
     def _run_workflow(self, ex_id: str, action: ActionMeta, params: dict[str, Any]) -> tuple[str, Any]:
         spec = Path(action.entry_point_path).read_text()
-        st2_context = {"action_execution_id": ex_id, "user": DEFAULT_USER, "pack": action.pack, "api_url": None}
+        # What st2 puts under ctx().st2 (orquesta/stackstorm.rst); st2lite has no API URL.
+        st2_context = {
+            "action_execution_id": ex_id, "workflow_execution_id": ex_id, "user": DEFAULT_USER, "api_user": None,
+            "pack": action.pack, "action": action.ref, "runner": action.runner_type, "api_url": None, "source_channel": None,
+        }  # fmt: skip
 
         def launch(request: TaskActionRequest) -> Future:
             return self._launch_task(ex_id, request)

@@ -4,7 +4,7 @@ The runtime's sensor container starts one of these per sensor and restarts it wi
 backoff when it dies. The sensor's ``dispatch`` records trigger instances straight into
 the history database; the id of each one is written as a line on the original stdout so
 the runtime processes it at once (it also sweeps pending ones, so a lost line loses
-nothing). SIGTERM calls ``cleanup()`` and exits.
+nothing). SIGTERM calls ``cleanup()`` and exits; so does the end of stdin (the runtime died).
 
 Run as ``python -m pack_runtime.sensor_wrapper --pack-dir DIR --pack REF --file FILE
 --class-name NAME --trigger-types JSON --config FILE --datastore FILE --records FILE``.
@@ -88,6 +88,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+
+    def exit_with_parent() -> None:
+        # The runtime holds our stdin open; EOF means it died (even by SIGKILL), and an
+        # orphaned sensor would keep its port and block the next runtime's sensor.
+        sys.stdin.read()
+        log.warning("runtime went away, stopping")
+        stop(signal.SIGTERM, None)
+
+    threading.Thread(target=exit_with_parent, daemon=True, name="parent-watch").start()
     sensor.setup()
     log.info("sensor set up, running")
     sensor.run()

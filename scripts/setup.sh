@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up both environments, as st2 has them: the runtime's (.venv, from pyproject.toml)
+# and the pack's (built by `aegis pack setup` from packs/*/requirements.txt).
+# With --services it also installs the Debian packages the tests start on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
+
+if [[ "${1:-}" == "--services" ]]; then
+  packages=(prometheus-alertmanager rabbitmq-server)
+  missing=()
+  for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if (( ${#missing[@]} )); then
+    echo "installing Debian packages: ${missing[*]}" >&2
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    # The packages' own services are not wanted: tests start private instances.
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    for svc in rabbitmq-server prometheus-alertmanager; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
+  fi
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/aegis pack setup

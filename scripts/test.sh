@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up everything (environments and the Debian servers the tests start on loopback),
+# then runs the whole test suite: lint, the runtime's tests, the pack's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
+scripts/setup.sh --services
+.venv/bin/ruff check .
+.venv/bin/python -m pytest tests -q -p no:cacheprovider "$@"
+# The pack's own tests run in the pack's virtualenv, as st2-run-pack-tests does.
+PYTHONPATH="$PWD/st2lite/pack_env:$PWD/packs/aegis/actions/lib" \
+  "$AEGIS_VIRTUALENVS/aegis/bin/python" -m pytest packs/aegis/tests -q -p no:cacheprovider "$@"

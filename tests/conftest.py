@@ -1,0 +1,80 @@
+"""Shared fixtures for the runtime's tests.
+
+Pack virtualenvs are shared between tests (``AEGIS_VIRTUALENVS``, default ``.venvs`` in the
+repository), since building the aegis pack's takes minutes; everything else lives in a
+fresh ``AEGIS_HOME`` per test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_PACKS = REPO / "tests" / "fixtures" / "packs"
+VIRTUALENVS = Path(os.environ.get("AEGIS_VIRTUALENVS", REPO / ".venvs"))
+AEGIS = [sys.executable, "-m", "st2lite.cli"]
+
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def aegis_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a runtime with its own home and free ports."""
+    env = dict(os.environ)
+    env.update(
+        AEGIS_HOME=str(tmp_path / "home"),
+        AEGIS_VIRTUALENVS=str(VIRTUALENVS),
+        AEGIS_API_LISTEN=f"127.0.0.1:{free_port()}",
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
+    """Build in-process runtimes over a packs directory; they are stopped after the test."""
+    from st2lite.engine import Runtime
+    from st2lite.settings import Settings
+
+    runtimes: list[Runtime] = []
+
+    def factory(packs_dir: Path, home: Path | None = None, **overrides) -> Runtime:
+        settings = Settings.from_env(
+            home=home or tmp_path / "home", packs_dir=packs_dir, virtualenvs_dir=VIRTUALENVS, **overrides
+        )
+        runtime = Runtime(settings)
+        runtimes.append(runtime)
+        return runtime
+
+    yield factory
+    for runtime in runtimes:
+        runtime.stop()
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*AEGIS, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
