@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "read_metadata_file",
     "render_config",
     "resource_files",
+    "schema_failure_reason",
 ]
 
 #: Extensions st2 reads metadata from (``st2common.constants.meta.ALLOWED_EXTS``).
@@ -261,8 +263,13 @@ def read_metadata_file(path: Path) -> Any:
         if path.suffix == ".json":
             return json.loads(text)
         return yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ValueError(f"invalid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"invalid YAML: {what}{where}") from exc
 
 
 def resource_files(pack_dir: Path, kind: str) -> list[Path]:
@@ -719,12 +726,32 @@ def config_validation_problems(
 
     schema = {"type": "object", "properties": config_schema, "additionalProperties": True}
     validator = St2Validator(schema)
-    problems = []
-    for error in sorted(
-        validator.iter_errors(_strip_dynamic(config)), key=lambda e: [str(p) for p in e.path]
-    ):
-        problems.append(Problem(file, ".".join(str(p) for p in error.path), error.message))
+    try:
+        errors = sorted(validator.iter_errors(_strip_dynamic(config)), key=lambda e: [str(p) for p in e.path])
+    except (
+        jsonschema.exceptions.SchemaError,
+        jsonschema.exceptions.UnknownType,
+        jsonschema.RefResolutionError,
+    ) as exc:
+        # A broken config.schema.yaml: say so instead of a traceback (validate reports where).
+        reason = schema_failure_reason(exc)
+        return [
+            Problem(
+                "config.schema.yaml", "", f"the schema is invalid, the config cannot be validated: {reason}"
+            )
+        ]
+    problems = [Problem(file, ".".join(str(p) for p in error.path), error.message) for error in errors]
     return problems
+
+
+def schema_failure_reason(exc: Exception) -> str:
+    """One line on why a schema could not be used at all (unknown type, bad ``$ref``...)."""
+    if isinstance(exc, jsonschema.exceptions.UnknownType):
+        return f"unknown type {exc.type!r}"
+    if isinstance(exc, jsonschema.exceptions.SchemaError):
+        return exc.message
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_pack_config(pack: Pack, config_path: Path | None) -> dict[str, Any]:

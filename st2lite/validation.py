@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft4Validator, RefResolver
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import RefResolutionError, SchemaError, UnknownType, best_match
 
 from st2lite.loader import (
     Pack,
@@ -47,6 +47,7 @@ from st2lite.loader import (
     load_pack,
     read_metadata_file,
     resource_files,
+    schema_failure_reason,
 )
 from st2lite.pack_env.pack_runtime.schema import St2Validator
 
@@ -202,6 +203,12 @@ _FALLBACK_OPERATORS = frozenset(
     }
 )  # fmt: skip
 _SEARCH_CONDITIONS = ("any", "all", "all2any", "any2any")
+# Patterns of the schemas whose raw regex would make an unreadable message.
+_PATTERN_NAMES = {
+    _SEMVER: "a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)",
+    r"^[a-z0-9_]+$": "a valid ref (lowercase letters, digits and _)",
+    r"^((>?>|>=|=|<=|<?<)\s*[0-9]+\.[0-9]+\.[0-9]+?(\s*,)?\s*)+$": 'a version range such as ">=3.8.0, <4.0.0"',
+}
 _DRAFT4_ID = "http://json-schema.org/draft-04/schema"
 _ALIAS_PARAM_RE = re.compile(r"\{\{\s*(\w+)\s*(?:=|\}\})")
 
@@ -323,8 +330,14 @@ def _join(path: Iterable[Any]) -> str:
 def _errors_to_problems(errors: Iterable[Any], file: str, prefix: str = "") -> list[Problem]:
     """jsonschema errors -> problems with a dotted field path; one problem per unknown key."""
     problems = []
-    for error in sorted(errors, key=lambda e: [str(p) for p in e.path]):
-        path = [p for p in (prefix.split(".") if prefix else [])] + list(error.path)
+    base = prefix.split(".") if prefix else []
+    try:
+        ordered = sorted(errors, key=lambda e: [str(p) for p in e.path])
+    except (SchemaError, UnknownType, RefResolutionError) as exc:
+        # The schema itself is unusable (a pack's own payload/parameters schema can be).
+        return [Problem(file, prefix, f"schema is invalid: {schema_failure_reason(exc)}")]
+    for error in ordered:
+        path = base + list(error.path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set((error.schema.get("properties") or {}).keys())
             patterns = list((error.schema.get("patternProperties") or {}).keys())
@@ -336,7 +349,9 @@ def _errors_to_problems(errors: Iterable[Any], file: str, prefix: str = "") -> l
             if extras:
                 continue
         message = error.message
-        if error.context:
+        if error.validator == "pattern" and error.validator_value in _PATTERN_NAMES:
+            message = f"{error.instance!r} is not {_PATTERN_NAMES[error.validator_value]}"
+        elif error.context:
             # anyOf/oneOf: the closest alternative says more than "not valid under any".
             deepest = best_match(error.context)
             message = f"{deepest.message} ({error.message})"
@@ -483,7 +498,8 @@ def _python_action_problems(pack: Pack, file: str, entry: Path) -> list[Problem]
 def _operator_lookup() -> tuple[Callable[[str], bool], str | None]:
     """How to tell a known criteria operator, and a note when falling back to the table."""
     try:
-        from st2lite.criteria import get_operator  # another module's; imported late on purpose
+        # Imported late: the validator must work (with st2's list below) without it.
+        from st2lite.criteria import UnknownOperatorError, get_operator
     except ImportError:
         return (lambda name: name.lower() in _FALLBACK_OPERATORS), (
             "st2lite.criteria is not importable; criteria operators checked against st2's list"
@@ -492,7 +508,7 @@ def _operator_lookup() -> tuple[Callable[[str], bool], str | None]:
     def known(name: str) -> bool:
         try:
             get_operator(name)
-        except Exception:  # st2's get_operator raises a plain Exception for an unknown name
+        except UnknownOperatorError:
             return False
         return True
 
@@ -781,23 +797,33 @@ class _SemanticChecker:
     # -- config
 
     def config(self, config_paths: Sequence[Path]) -> None:
+        from st2lite.loader import ConfigError, load_pack_config
+
         schema_file = self.pack.path / "config.schema.yaml"
+        schema_problems = []
         if self.pack.config_schema:
             validator = self.schemas.validator(self.schemas.config_schema_form)
-            self.problems += _errors_to_problems(
+            schema_problems = _errors_to_problems(
                 validator.iter_errors(self.pack.config_schema), "config.schema.yaml"
             )
+            self.problems += schema_problems
         for path in config_paths:
+            name = self.pack.relative(path)
             if not schema_file.is_file():
-                self.add(path, "", "a config is given but the pack has no config.schema.yaml")
+                self.add(name, "", "a config is given but the pack has no config.schema.yaml")
                 continue
-            from st2lite.loader import ConfigError, load_pack_config
-
             try:
                 load_pack_config(self.pack, path)
             except ConfigError as exc:
-                name = self.pack.relative(path)
-                self.problems += [Problem(name, p.field, p.message) for p in exc.problems]
+                for problem in exc.problems:
+                    if problem.file == str(path):
+                        self.add(name, problem.field, problem.message)
+                    elif schema_problems:
+                        # The schema's own problems are reported already; this one only says
+                        # the config could not be checked because of them.
+                        self.notes.append(f"{name} not checked: {problem.message}")
+                    else:
+                        self.problems.append(problem)
 
 
 @dataclass
