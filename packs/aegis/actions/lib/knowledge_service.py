@@ -1,0 +1,243 @@
+"""A small local HTTP service that keeps the embedding model and the index warm.
+
+Why: importing torch + sentence-transformers costs ~9 s and loading MiniLM ~0.6 s. On a
+real StackStorm every python action is a fresh process, so an action that embeds its
+query itself pays that on every alert. A long-running process pays it once: on st2 the
+pack's sensor container hosts it (``aegis.KnowledgeServiceSensor``), anywhere else
+``python aegis_cli.py knowledge serve`` does. Actions ask it first with a short
+timeout and fall back to in-process search (cached per warm worker) when it is not
+there.
+
+    # server (blocks)
+    serve(KnowledgeSettings.from_config(cfg))
+
+    # client / facade used by actions
+    hits, source = search(settings, "disk full on /var/log", k=5)   # source: service|in-process
+
+Endpoints (JSON, 127.0.0.1 only): ``GET /healthz``, ``POST /search {"text","k"}``,
+``POST /remember {"signature","action","outcome",...}``, ``POST /index {"force"}``.
+Every answer names the ``index_dir`` and ``model`` served; a client whose settings differ
+ignores the answer, so a service started with another config never feeds wrong results.
+
+This module imports only the standard library and ``knowledge`` (itself light) at import
+time: a client that is answered by the service never imports numpy, faiss or torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from knowledge import Hit, KnowledgeError, KnowledgeIndex, KnowledgeSettings
+
+LOG = logging.getLogger("aegis.knowledge_service")
+MAX_BODY = 1 << 20
+
+
+# --------------------------------------------------------------------------- client
+
+
+class ServiceUnavailable(Exception):
+    """The service did not answer usefully; callers fall back to in-process work."""
+
+
+def _same_target(settings: KnowledgeSettings, answer: dict[str, Any]) -> bool:
+    try:
+        same_dir = Path(answer.get("index_dir", "")).resolve() == Path(settings.index_dir).resolve()
+    except OSError:
+        return False
+    return same_dir and answer.get("model") == settings.embedding_model
+
+
+def call_service(
+    settings: KnowledgeSettings, method: str, path: str, body: dict[str, Any] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """One request to the service; raises ServiceUnavailable on any problem."""
+    url = f"http://{settings.service_host}:{settings.service_port}{path}"
+    data = json.dumps(body).encode("utf-8") if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout or settings.service_timeout) as resp:
+            answer = json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
+        except (ValueError, OSError, AttributeError):
+            detail = ""
+        raise ServiceUnavailable(f"{url}: HTTP {exc.code} {detail}".strip()) from exc
+    except (OSError, ValueError) as exc:  # refused, timeout, bad JSON
+        raise ServiceUnavailable(f"{url}: {exc}") from exc
+    if not isinstance(answer, dict) or not _same_target(settings, answer):
+        raise ServiceUnavailable(f"{url} serves another index or model")
+    return answer
+
+
+def search(settings: KnowledgeSettings, text: str, k: int = 5) -> tuple[list[Hit], str]:
+    """Search through the service when it answers, else in this process.
+
+    Returns ``(hits, source)`` with source ``"service"`` or ``"in-process"``.
+    """
+    if settings.use_service:
+        try:
+            answer = call_service(settings, "POST", "/search", {"text": text, "k": k})
+            return [Hit.from_dict(h) for h in answer.get("hits", [])], "service"
+        except ServiceUnavailable as exc:
+            LOG.debug("knowledge service unavailable, searching in-process: %s", exc)
+    return KnowledgeIndex(settings).search(text, k), "in-process"
+
+
+def remember(settings: KnowledgeSettings, **incident: Any) -> tuple[dict[str, Any], str]:
+    """Remember an incident through the service (warm model) or in this process."""
+    if settings.use_service:
+        try:
+            # indexing may embed a few documents: allow more than a search
+            answer = call_service(settings, "POST", "/remember", incident, timeout=max(settings.service_timeout, 30))
+            return answer["incident"], "service"
+        except (ServiceUnavailable, KeyError) as exc:
+            LOG.debug("knowledge service unavailable, remembering in-process: %s", exc)
+    from dataclasses import asdict
+
+    inc = KnowledgeIndex(settings).remember_incident(**incident)
+    return asdict(inc), "in-process"
+
+
+def rebuild(settings: KnowledgeSettings, force: bool = False) -> tuple[dict[str, Any], str]:
+    if settings.use_service:
+        try:
+            answer = call_service(settings, "POST", "/index", {"force": force}, timeout=max(settings.service_timeout, 600))
+            return answer["stats"], "service"
+        except (ServiceUnavailable, KeyError) as exc:
+            LOG.debug("knowledge service unavailable, indexing in-process: %s", exc)
+    return KnowledgeIndex(settings).update(force=force), "in-process"
+
+
+# --------------------------------------------------------------------------- server
+
+
+class KnowledgeService:
+    """Holds a warm KnowledgeIndex behind a ThreadingHTTPServer.
+
+        svc = KnowledgeService(settings, port=0)   # 0: pick a free port (tests)
+        svc.start()                               # warms up, then listens in a thread
+        ... svc.port ...
+        svc.stop()
+    """
+
+    def __init__(self, settings: KnowledgeSettings, host: str | None = None, port: int | None = None) -> None:
+        self.settings = settings
+        self.host = host or settings.service_host
+        self.port = settings.service_port if port is None else port
+        self.index = KnowledgeIndex(settings)
+        self._lock = threading.Lock()  # one embedding at a time: torch already uses all cores
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.started_at = 0.0
+
+    def warm_up(self) -> None:
+        """Load model and index before listening, so clients never wait on a cold start."""
+        self.index.ensure_fresh()
+        self.index.search("warm up", k=1)
+
+    def _bind(self) -> ThreadingHTTPServer:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "aegis-knowledge/1"
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                LOG.debug("%s " + fmt, self.address_string(), *args)
+
+            def _reply(self, code: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode("utf-8")
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _body(self) -> dict[str, Any]:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    raise ValueError("request body too large")
+                data = json.loads(self.rfile.read(length) or b"{}")
+                if not isinstance(data, dict):
+                    raise ValueError("request body must be a JSON object")
+                return data
+
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    self._reply(200, service._envelope(status=service.index.status(), uptime=time.time() - service.started_at))
+                else:
+                    self._reply(404, {"error": f"no such path {self.path}"})
+
+            def do_POST(self) -> None:
+                try:
+                    body = self._body()
+                    if self.path == "/search":
+                        text = body.get("text")
+                        k = int(body.get("k", 5))
+                        with service._lock:
+                            hits = service.index.search(text, k)
+                        self._reply(200, service._envelope(hits=[h.to_dict() for h in hits]))
+                    elif self.path == "/remember":
+                        from dataclasses import asdict
+
+                        with service._lock:
+                            inc = service.index.remember_incident(**body)
+                        self._reply(200, service._envelope(incident=asdict(inc)))
+                    elif self.path == "/index":
+                        with service._lock:
+                            stats = service.index.update(force=bool(body.get("force")))
+                        self._reply(200, service._envelope(stats=stats))
+                    else:
+                        self._reply(404, {"error": f"no such path {self.path}"})
+                except (KnowledgeError, ValueError, TypeError) as exc:
+                    self._reply(400, {"error": str(exc)})
+                except Exception as exc:  # keep serving; the client falls back
+                    LOG.exception("knowledge service request failed")
+                    self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        return server
+
+    def _envelope(self, **payload: Any) -> dict[str, Any]:
+        return {"index_dir": str(self.settings.index_dir), "model": self.settings.embedding_model, **payload}
+
+    def start(self) -> None:
+        self.warm_up()
+        self._server = self._bind()
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="knowledge-service", daemon=True)
+        self._thread.start()
+        LOG.info("knowledge service on %s:%s (index %s)", self.host, self.port, self.settings.index_dir)
+
+    def serve_forever(self) -> None:
+        self.warm_up()
+        self._server = self._bind()
+        self.started_at = time.time()
+        LOG.info("knowledge service on %s:%s (index %s)", self.host, self.port, self.settings.index_dir)
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def serve(settings: KnowledgeSettings, host: str | None = None, port: int | None = None) -> None:
+    """Run the service in the foreground until interrupted."""
+    KnowledgeService(settings, host=host, port=port).serve_forever()
