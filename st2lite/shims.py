@@ -1,4 +1,4 @@
-"""Compatibility shims that let orquesta 1.2.0 (st2's conductor) run on Python 3.11.
+"""Compatibility shims that let orquesta 1.2.0 (st2's conductor) run on Python 3.11, in threads.
 
 Call :func:`apply` before anything imports ``orquesta`` (``st2lite.workflow`` does)::
 
@@ -7,9 +7,9 @@ Call :func:`apply` before anything imports ``orquesta`` (``st2lite.workflow`` do
     shims.apply()
     from orquesta import conducting  # now safe
 
-``apply()`` is idempotent and thread-safe; calling it again is a cheap no-op. It only adds
-names that Python removed and rewrites two regular expressions; it never changes behaviour
-that already works on 3.11.
+``apply()`` is idempotent and thread-safe; calling it again is a cheap no-op. It adds names
+that Python removed, rewrites two regular expressions and serializes YAQL parsing; it
+changes no behaviour that already works.
 
 Why each shim exists, and when it can go:
 
@@ -32,6 +32,15 @@ Why each shim exists, and when it can go:
     ``(?i)`` made the *whole* pattern case-insensitive; the only other alternative with
     letters is ``null``, so ``flag=NULL`` is no longer picked up as an inline parameter
     (st2 documents lower-case ``null``). Remove when orquesta ships a fixed pattern.
+
+(d) orquesta parses every YAQL expression with one engine shared by the whole process
+    (``YAQLEvaluator._engine``: a single PLY lexer and parser, which keep their parse state
+    on the object). st2 runs workflows in eventlet green threads, which never switch in the
+    middle of a parse; st2lite runs several workflows in OS threads, where concurrent parses
+    corrupt each other (``YaqlGrammarException`` on valid expressions, or wrong values).
+    The engine is wrapped so that parsing is serialized; evaluation of a parsed statement
+    stays concurrent. This one is about threads, not Python 3.11: it goes only if st2lite
+    runs each workflow in its own process or yaql's engine becomes re-entrant.
 """
 
 from __future__ import annotations
@@ -41,11 +50,12 @@ import collections.abc
 import fractions
 import math
 import threading
+from typing import Any
 
 __all__ = ["apply", "SHIMS"]
 
 #: Names of the individual shims, in the order ``apply()`` installs them.
-SHIMS = ("collections_abc", "fractions_gcd", "inline_params_regex")
+SHIMS = ("collections_abc", "fractions_gcd", "inline_params_regex", "yaql_parser_lock")
 
 _lock = threading.Lock()
 _applied: set[str] = set()
@@ -82,10 +92,33 @@ def _shim_inline_params_regex() -> None:
     parameters.REGEX_INLINE_PARAMS = r"([\w]+)=({})".format("|".join(variations))
 
 
+class _SerializedYaqlEngine:
+    """A yaql engine whose ``engine(expression)`` (the parse) runs one thread at a time."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._parse_lock = threading.Lock()
+
+    def __call__(self, expression: str, options: dict | None = None) -> Any:
+        with self._parse_lock:
+            return self._engine(expression, options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+def _shim_yaql_parser_lock() -> None:
+    from orquesta.expressions import yql
+
+    if not isinstance(yql.YAQLEvaluator._engine, _SerializedYaqlEngine):
+        yql.YAQLEvaluator._engine = _SerializedYaqlEngine(yql.YAQLEvaluator._engine)
+
+
 _INSTALLERS = {
     "collections_abc": _shim_collections_abc,
     "fractions_gcd": _shim_fractions_gcd,
     "inline_params_regex": _shim_inline_params_regex,
+    "yaql_parser_lock": _shim_yaql_parser_lock,
 }
 
 

@@ -66,7 +66,7 @@ def probe(only: tuple[str, ...]) -> dict:
 
 
 def test_all_shims_import_orquesta_and_parse_inline_params():
-    result = probe(("collections_abc", "fractions_gcd", "inline_params_regex"))
+    result = probe(("collections_abc", "fractions_gcd", "inline_params_regex", "yaql_parser_lock"))
     assert result == {"ok": True, "input": {"message": "x", "flag": True}}
 
 
@@ -116,6 +116,55 @@ def test_regex_shim_keeps_booleans_case_insensitive_and_is_idempotent():
         {"f": 1.5},
         {"g": "<% ctx().x %>"},
     ]
+
+
+# Eight threads evaluate distinct YAQL expressions through orquesta and count wrong answers
+# and grammar errors on valid expressions. Repeated a few rounds, stopping at the first bad
+# round, so that a race that happens to stay hidden once cannot make the test pass.
+RACE = """
+import json, threading
+from st2lite import shims
+shims.apply(only={only!r})
+from orquesta.expressions import base as expr_base
+
+def work(i, bad):
+    for j in range(150):
+        try:
+            value = expr_base.evaluate("<%% ctx().a + %d * ctx().b %%>" % j, {{"a": i, "b": 2}})
+            if value != i + 2 * j:
+                bad.append("wrong value")
+        except Exception as e:
+            bad.append(type(e).__name__)
+
+bad, rounds = [], 0
+while not bad and rounds < {rounds}:
+    rounds += 1
+    threads = [threading.Thread(target=work, args=(i, bad)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+print(json.dumps({{"bad": len(bad), "kinds": sorted(set(bad)), "rounds": rounds}}))
+"""
+
+
+def test_without_yaql_lock_concurrent_expressions_corrupt_each_other():
+    result = run_python(
+        RACE.format(only=("collections_abc", "fractions_gcd", "inline_params_regex"), rounds=5)
+    )
+    assert result["bad"] > 0, result
+    assert set(result["kinds"]) <= {"wrong value", "YaqlEvaluationException"}
+
+
+def test_with_yaql_lock_concurrent_expressions_are_right():
+    result = run_python(RACE.format(only=shims_all(), rounds=2))
+    assert result == {"bad": 0, "kinds": [], "rounds": 2}
+
+
+def shims_all() -> tuple[str, ...]:
+    from st2lite import shims
+
+    return shims.SHIMS
 
 
 def test_unknown_shim_name_is_a_clear_error():
