@@ -59,6 +59,7 @@ __all__ = [
     "load_schemas",
     "main",
     "metadata_schema_problems",
+    "registered_content",
     "validate_pack",
 ]
 
@@ -209,6 +210,7 @@ _PATTERN_NAMES = {
     r"^[a-z0-9_]+$": "a valid ref (lowercase letters, digits and _)",
     r"^((>?>|>=|=|<=|<?<)\s*[0-9]+\.[0-9]+\.[0-9]+?(\s*,)?\s*)+$": 'a version range such as ">=3.8.0, <4.0.0"',
 }
+_SCHEMA_KEYWORDS = frozenset(Draft4Validator.META_SCHEMA["properties"]) | {"secret", "position", "immutable"}
 _DRAFT4_ID = "http://json-schema.org/draft-04/schema"
 _ALIAS_PARAM_RE = re.compile(r"\{\{\s*(\w+)\s*(?:=|\}\})")
 
@@ -359,7 +361,7 @@ def _errors_to_problems(errors: Iterable[Any], file: str, prefix: str = "") -> l
     return problems
 
 
-def _registered_content(kind: str, content: dict[str, Any], pack_ref: str) -> dict[str, Any]:
+def registered_content(kind: str, content: dict[str, Any], pack_ref: str) -> dict[str, Any]:
     """The document as st2's registrar validates it: it fills in ``pack`` first."""
     if kind == "pack" or content.get("pack"):
         return content
@@ -380,7 +382,7 @@ def metadata_schema_problems(pack: Pack, schemas: Schemas) -> list[Problem]:
         if not isinstance(content, dict):
             continue
         validator = schemas.validator(schemas.by_kind[kind])
-        instance = _registered_content(kind, content, pack.ref)
+        instance = registered_content(kind, content, pack.ref)
         problems += _errors_to_problems(validator.iter_errors(instance), pack.relative(path))
     return problems
 
@@ -556,6 +558,7 @@ class _SemanticChecker:
         from st2lite.loader import RUNNERS_NEEDING_ENTRY_POINT
 
         for action in self.pack.actions.values():
+            self.output_schema(action.file, action.output_schema)
             if action.entry_point_path is None:
                 if action.runner_type in RUNNERS_NEEDING_ENTRY_POINT:
                     self.add(
@@ -575,6 +578,24 @@ class _SemanticChecker:
                 )
             elif action.runner_type == "orquesta":
                 self.workflow(action.file, action.entry_point_path)
+
+    def output_schema(self, file: Path, schema: dict[str, Any] | None) -> None:
+        """Flag the pre-3.5 form (a map of result keys to schemas) when st2 would misread it.
+
+        Current st2 reads ``output_schema`` as a full JSON schema; the old map still passes
+        unless a result key is also a schema keyword (``id``, ``type``, ``items``...), which
+        then is validated as that keyword.
+        """
+        if not schema or "type" in schema or not all(isinstance(v, dict) for v in schema.values()):
+            return
+        clashes = sorted(set(schema) & _SCHEMA_KEYWORDS)
+        if clashes:
+            self.add(
+                file,
+                "output_schema",
+                f"looks like the old map of result keys to schemas, and {', '.join(clashes)} "
+                "is a JSON-schema keyword there; write it as type: object, properties: {...}",
+            )
 
     def workflow(self, action_file: Path, path: Path) -> None:
         from st2lite.workflow import inspect_workflow  # heavy (orquesta); only when a pack has workflows
