@@ -321,7 +321,7 @@ def test_content_problems_are_collected_not_raised(demo: Path) -> None:
     assert sorted(pack.actions) == ["demo.remediate", "demo.restart"]
     assert pack.actions["demo.restart"].file.name == "restart.yaml"
     bad = next(p for p in pack.problems if p.file == "actions/bad.yaml")
-    assert bad.message.startswith("invalid YAML") and "line 1" in bad.message
+    assert bad.message.startswith("invalid YAML") and "at line 2, column 1" in bad.message
     assert str(Problem("a.yaml", "x.y", "boom")) == "a.yaml: x.y: boom"
 
 
