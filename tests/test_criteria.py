@@ -114,6 +114,8 @@ def test_every_operator_has_a_case():
 def test_none_pattern_is_false_except_nequals_exists_nexists(op):
     expected = {"nequals": True, "neq": True, "exists": True, "nexists": False}
     assert get_operator(op)("value", None) is expected.get(op, False)
+    # A missing key (None) against a None pattern: only nexists holds; equals does not.
+    assert get_operator(op)(None, None) is (op == "nexists")
 
 
 def test_timediff_accepts_naive_and_zoned_timestamps():
