@@ -648,6 +648,23 @@ def _finish(action: str, target: str, root_cause: str, confidence: float, eviden
 # --------------------------------------------------------------------------- entry point
 
 
+def _cross_check_injection(decision: dict[str, Any], ctx: Context, config: dict[str, Any] | None,
+                           settings: KnowledgeSettings) -> dict[str, Any]:
+    """When logs/annotations contain instruction-like text, an LLM's acting decision must
+    agree with the offline reading of the same context; otherwise a human decides."""
+    from guardrails import injection_suspected
+
+    if decision.get("action") not in ACTING or not injection_suspected(ctx):
+        return decision
+    offline = diagnose_offline(ctx, config, settings=settings)
+    if offline["action"] == decision["action"]:
+        return decision
+    return {**decision, "action": "escalate", "safety": "caution",
+            "reasoning": f"guardrail: the context contains instruction-like text and the model's "
+                         f"{decision['action']} disagrees with the offline reading ({offline['action']}). "
+                         + str(decision.get("reasoning", ""))}
+
+
 def llm_configured(config: dict[str, Any] | None) -> bool:
     section = dict((config or {}).get("anthropic") or {})
     key = section.get("api_key") or os.environ.get("ANTHROPIC_API_KEY")
@@ -681,6 +698,7 @@ def diagnose(
         try:
             decision = diagnose_llm(ctx, config, hits=hits, settings=settings)
             path = "llm"
+            decision = _cross_check_injection(decision, ctx, config, settings)
         except LLMError as exc:
             LOG.warning("LLM diagnosis unusable, falling back to offline: %s", exc)
             decision = diagnose_offline(ctx, config, settings=settings)
