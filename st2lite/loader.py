@@ -430,6 +430,7 @@ class _Loader:
             "payload_schema": payload_schema if isinstance(payload_schema, dict) else {},
             "parameters_schema": parameters_schema if isinstance(parameters_schema, dict) else {},
             "file": self.pack.relative(path),
+            "field": field_path,  # where in that file it is declared, for problems
         }
 
     def sensors(self) -> None:

@@ -644,11 +644,12 @@ class _SemanticChecker:
                     "class_name",
                     f'{self.pack.relative(entry)} defines no class "{sensor.class_name}"',
                 )
-        for ref, trigger_type in self.pack.trigger_types.items():
+        for trigger_type in self.pack.trigger_types.values():
             for key in ("payload_schema", "parameters_schema"):
                 schema = trigger_type.get(key)
                 if schema:
-                    self.check_schema(trigger_type["file"], f"{ref}.{key}", schema)
+                    where = trigger_type.get("field", "")
+                    self.check_schema(trigger_type["file"], f"{where}.{key}" if where else key, schema)
 
     def check_schema(self, file: str, field_path: str, schema: dict[str, Any]) -> None:
         validator = self.schemas.validator(self.schemas.ref_meta)

@@ -34,6 +34,7 @@ EXPECTED = [
     ("actions/bad_types.yaml", "enabled", "'yes' is not of type 'boolean'"),
     ("actions/bad_types.yaml", "parameters.count.type", "'integr' is not one of"),
     ("sensors/watcher.yaml", "interval", 'unknown field "interval"'),
+    ("sensors/watcher.yaml", "trigger_types.1.payload_schema.properties.count.type", "'int' is not one of"),
     ("rules/missing_trigger.yaml", "trigger", "'trigger' is a required property"),
     ("config.schema.yaml", "retries.requird", 'unknown field "requird"'),
     # what the loader cannot build
