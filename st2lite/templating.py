@@ -6,8 +6,9 @@ Mirrors st2common/util/jinja.py (environment, filters), st2common/services/keyva
 ``render_final_params``) and st2common/util/casts.py.
 
     >>> from st2lite.pack_env.pack_runtime.datastore import KeyValueStore
-    >>> store = KeyValueStore("/tmp/kv.sqlite")
-    >>> store.set("aegis.mode", "enforce")
+    >>> import tempfile
+    >>> store = KeyValueStore(tempfile.mkdtemp() + "/kv.sqlite")
+    >>> _ = store.set("aegis.mode", "enforce")
     >>> ctx = build_context(store, trigger_payload={"count": 3, "labels": {"sev": "page"}})
     >>> render_template("{{ st2kv.system.aegis.mode }}", ctx)
     'enforce'
