@@ -434,6 +434,8 @@ class _ActionClassFinder:
     def _find_module(self, name: str, relative_to: Path) -> Path | None:
         dots = len(name) - len(name.lstrip("."))
         parts = name.lstrip(".").split(".")
+        if dots > len(relative_to.parents):
+            return None
         roots = [relative_to.parents[dots - 1]] if dots else list(self.search_roots)
         for root in roots:
             for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
@@ -445,15 +447,12 @@ class _ActionClassFinder:
         if depth > 8:
             return False
         if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name):
+            # base_action.Action, after `from st2common.runners import base_action` or
+            # `import st2common.runners.base_action as base_action`.
             imported = module.imports.get(base.value.id)
-            return (
-                base.attr == "Action"
-                and imported is not None
-                and imported[0]
-                in (
-                    self.BASE_MODULE,
-                    "st2common.runners",
-                )
+            return base.attr == "Action" and imported in (
+                ("st2common.runners", "base_action"),
+                (self.BASE_MODULE, ""),
             )
         if not isinstance(base, ast.Name):
             return False
@@ -490,7 +489,7 @@ def _python_action_problems(pack: Pack, file: str, entry: Path) -> list[Problem]
     if not found:
         message = f"{pack.relative(entry)} defines no subclass of st2common.runners.base_action.Action"
     else:
-        message = f"{pack.relative(entry)} defines {len(found)} Action subclasses ({', '.join(found)}); st2 loads exactly one"
+        message = f"{pack.relative(entry)} defines {len(found)} Action subclasses ({', '.join(found)}); st2 expects exactly one per entry point"
     return [Problem(file, "entry_point", message)]
 
 

@@ -196,3 +196,30 @@ def test_main_on_a_directory_that_is_not_a_pack(tmp_path: Path, capsys: pytest.C
 def test_main_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--no-such-option"]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+@needs_schemas
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("from st2common.runners import base_action\n\nclass A(base_action.Action):\n    pass\n", None),
+        ("import st2common.runners.base_action as ba\n\nclass A(ba.Action):\n    pass\n", None),
+        ("from st2common.runners.base_action import Action as Base\n\nclass A(Base):\n    pass\n", None),
+        # An intermediate base in the same file is a second Action subclass for st2.
+        (
+            "from st2common.runners.base_action import Action\n\nclass B(Action):\n    pass\n\nclass A(B):\n    pass\n",
+            "defines 2 Action subclasses (B, A)",
+        ),
+        ("from somewhere import Action\n\nclass A(Action):\n    pass\n", "defines no subclass"),
+        ("class A(:\n", "syntax error"),
+    ],
+)
+def test_python_entry_point_is_read_with_ast(tmp_path: Path, source: str, problem: str | None) -> None:
+    pack_dir = write_pack(tmp_path / "demo", VALID_PACK)
+    (pack_dir / "actions" / "restart.py").write_text(source)
+    problems = [p for p in validate_pack(pack_dir, SCHEMAS) if p.file == "actions/restart.yaml"]
+    if problem is None:
+        assert problems == []
+    else:
+        [found] = problems
+        assert found.field == "entry_point" and problem in found.message
