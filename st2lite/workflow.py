@@ -587,7 +587,7 @@ class WorkflowHost:
 
     def _after_task_update(self, task_id: str, route: int) -> None:
         entry = self._conductor.get_task_state_entry(task_id, route)
-        if entry and entry.get("status") in statuses.COMPLETED_STATUSES:
+        if entry and entry.get("status") in (*statuses.COMPLETED_STATUSES, statuses.RETRYING):
             # A rerun of the task (cycle, retry) starts a fresh list of item results.
             self._items.pop((task_id, route), None)
         self._emit_state()

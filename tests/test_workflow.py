@@ -261,6 +261,36 @@ def test_with_items_over_an_empty_list_succeeds_without_actions(launcher):
     assert launcher.calls == []
 
 
+def test_with_items_task_is_retried_as_a_whole(launcher, store):
+    spec = {
+        "version": 1.0,
+        "input": ["keys"],
+        "tasks": {
+            "each": {
+                "with": {"items": "key in <% ctx().keys %>"},
+                "action": "wftest.flaky",
+                "input": {"key": "<% item(key) %>", "failures": 1},
+                "retry": {"when": "<% failed() %>", "count": 1},
+                "next": [
+                    {
+                        "when": "<% succeeded() %>",
+                        "publish": [{"attempts": "<% result().select($.result.attempt) %>"}],
+                    }
+                ],
+            }
+        },
+        "output": [{"attempts": "<% ctx().attempts %>"}],
+    }
+    outcome, _ = run_workflow(spec, launcher, {"keys": ["p", "q", "r"]})
+    assert outcome.status == "succeeded"
+    # All items start together and each fails once; the retry runs every item again.
+    # (With a concurrency limit, orquesta fails the task as soon as no item is active, so
+    # how many items ran before the retry would depend on timing.)
+    assert outcome.output == {"attempts": [2, 2, 2]}
+    assert sorted(c.request.item_id for c in launcher.calls_of("each")) == [0, 0, 1, 1, 2, 2]
+    assert [store.get(f"wftest.FlakyAction:flaky.{k}") for k in "pqr"] == ["2", "2", "2"]
+
+
 def test_handled_failure_continues_the_workflow(launcher):
     outcome, _ = run_workflow("handled_failure", launcher, {"reason": "disk full"})
     assert outcome.status == "succeeded"
@@ -431,6 +461,18 @@ def test_serialized_state_is_delivered_and_restores_the_conductor(launcher):
     restored = conducting.WorkflowConductor.deserialize(mid)
     assert restored.get_workflow_status() == "running"
     assert restored.get_task_state_entry("scale", 0)["status"] == "running"
+
+
+def test_a_failing_on_state_callback_does_not_stop_the_workflow(launcher):
+    calls = []
+
+    def on_state(state):
+        calls.append(state["state"]["status"])
+        raise OSError("history database is locked")
+
+    outcome = WorkflowHost(workflow_text("publish"), launch=launcher, on_state=on_state).run({})
+    assert outcome.status == "succeeded"
+    assert calls[-1] == "succeeded"
 
 
 def test_several_workflows_run_at_once_in_threads(launcher):
