@@ -140,6 +140,7 @@ class KnowledgeService:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.started_at = 0.0
+        self._serving = threading.Event()
 
     def warm_up(self) -> None:
         """Load model and index before listening, so clients never wait on a cold start."""
@@ -213,24 +214,36 @@ class KnowledgeService:
     def _envelope(self, **payload: Any) -> dict[str, Any]:
         return {"index_dir": str(self.settings.index_dir), "model": self.settings.embedding_model, **payload}
 
+    def open(self) -> None:
+        """Warm up, then bind the port (OSError when it is taken)."""
+        if self._server is None:
+            self.warm_up()
+            self._server = self._bind()
+            self.started_at = time.time()
+            LOG.info("knowledge service on %s:%s (index %s)", self.host, self.port, self.settings.index_dir)
+
     def start(self) -> None:
-        self.warm_up()
-        self._server = self._bind()
-        self.started_at = time.time()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="knowledge-service", daemon=True)
+        """Serve in a background thread (tests, embedding in another process)."""
+        self.open()
+        assert self._server is not None
+        self._thread = threading.Thread(target=self.serve_forever, name="knowledge-service", daemon=True)
         self._thread.start()
-        LOG.info("knowledge service on %s:%s (index %s)", self.host, self.port, self.settings.index_dir)
+        self._serving.wait(5)
 
     def serve_forever(self) -> None:
-        self.warm_up()
-        self._server = self._bind()
-        self.started_at = time.time()
-        LOG.info("knowledge service on %s:%s (index %s)", self.host, self.port, self.settings.index_dir)
-        self._server.serve_forever()
+        """Serve in this thread until ``stop()`` is called from another one."""
+        self.open()
+        assert self._server is not None
+        self._serving.set()
+        try:
+            self._server.serve_forever()
+        finally:
+            self._serving.clear()
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            if self._serving.is_set():  # shutdown() would wait forever on a server never started
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
         if self._thread is not None:

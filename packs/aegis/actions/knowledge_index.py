@@ -1,0 +1,24 @@
+"""aegis.knowledge_index: build or incrementally update the runbook/incident index.
+
+    st2 run aegis.knowledge_index            # re-embeds only changed runbooks/incidents
+    st2 run aegis.knowledge_index force=true # re-embeds everything (e.g. after a model change)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knowledge_service import rebuild
+from st2common.runners.base_action import Action
+
+from knowledge import KnowledgeError, KnowledgeSettings
+
+
+class KnowledgeIndexAction(Action):
+    def run(self, force: bool = False) -> tuple[bool, Any]:
+        settings = KnowledgeSettings.from_config(self.config)
+        try:
+            stats, source = rebuild(settings, force=bool(force))
+        except KnowledgeError as exc:
+            return False, {"error": str(exc)}
+        return True, {**stats, "index_dir": str(settings.index_dir), "via": source}

@@ -1,0 +1,22 @@
+"""aegis.knowledge_search: nearest runbooks and past incidents to a text.
+
+    st2 run aegis.knowledge_search text="pods OOMKilled since the last release" k=3
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knowledge_service import search
+from st2common.runners.base_action import Action
+
+from knowledge import KnowledgeError, KnowledgeSettings
+
+
+class KnowledgeSearchAction(Action):
+    def run(self, text: str, k: int = 5) -> tuple[bool, Any]:
+        try:
+            hits, source = search(KnowledgeSettings.from_config(self.config), text, int(k))
+        except KnowledgeError as exc:
+            return False, {"error": str(exc)}
+        return True, {"via": source, "hits": [h.to_dict() for h in hits]}

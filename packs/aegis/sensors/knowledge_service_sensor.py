@@ -1,0 +1,65 @@
+"""aegis.KnowledgeServiceSensor: hosts the knowledge service in st2's sensor container.
+
+st2 runs each python action in a fresh process, so an action that loads the embedding
+model itself pays ~9 s (torch + sentence-transformers import) on every alert. Sensors are
+long-running processes, so this one loads the model and the index once and serves
+searches on 127.0.0.1:<knowledge.service_port> (default 9182); actions ask it first and
+fall back to in-process search when it is not there. It dispatches no triggers.
+
+Disable it (st2 sensor disable aegis.KnowledgeServiceSensor) to make every action
+search in-process, e.g. when the action runners are on other hosts than the sensor
+container (then run ``aegis_cli.py knowledge serve`` on each runner host instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from st2reactor.sensor.base import Sensor
+
+# st2 puts actions/lib on the path of actions only; sensors add it themselves.
+_LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "actions", "lib")
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)
+
+from knowledge_service import KnowledgeService  # noqa: E402
+
+from knowledge import KnowledgeSettings  # noqa: E402
+
+
+class KnowledgeServiceSensor(Sensor):
+    def setup(self) -> None:
+        self._logger = self.sensor_service.get_logger(name=self.__class__.__name__)
+        self._settings = KnowledgeSettings.from_config(self.config)
+        self._service: KnowledgeService | None = None
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        self._service = KnowledgeService(self._settings)
+        self._logger.info("loading model %s and index %s", self._settings.embedding_model, self._settings.index_dir)
+        try:
+            self._service.open()
+        except OSError as exc:
+            # another process (a second sensor node, a manual `knowledge serve`) owns the
+            # port: actions are served by it, so stay idle instead of crash-looping
+            self._logger.warning("knowledge service not started on port %s: %s", self._settings.service_port, exc)
+            self._stopped.wait()
+            return
+        self._logger.info("knowledge service listening on %s:%s", self._service.host, self._service.port)
+        self._service.serve_forever()
+
+    def cleanup(self) -> None:
+        self._stopped.set()
+        if self._service is not None:
+            self._service.stop()
+
+    def add_trigger(self, trigger: dict) -> None:
+        pass
+
+    def update_trigger(self, trigger: dict) -> None:
+        pass
+
+    def remove_trigger(self, trigger: dict) -> None:
+        pass
