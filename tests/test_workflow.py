@@ -314,10 +314,13 @@ def test_unhandled_failure_fails_the_workflow_with_orquesta_errors(launcher):
 
 
 def test_output_is_rendered_with_yaql_jinja_and_the_st2_context(launcher):
+    # The keys st2's orquesta runner puts under ctx().st2 (_construct_st2_context).
     st2 = {
-        "execution_id": "5f00d1",
+        "action_execution_id": "5f00d1",
         "user": "stanley",
         "pack": "wftest",
+        "action": "wftest.output",
+        "runner": "orquesta",
         "api_url": "http://127.0.0.1:9101/v1",
     }
     outcome, _ = run_workflow("output", launcher, {"name": "aegis"}, st2_context=st2)
