@@ -195,7 +195,7 @@ def delegate_to_pack(argv: list[str], settings: Settings) -> int:
         python = ensure_pack_virtualenv(pack_dir, settings.virtualenvs_dir)
         config = settings.pack_config_file(pack_dir.name)
         cmd = [str(python), str(script), *(["--config", str(config)] if config.exists() else []), *argv]
-        env = pack_process_env(pack_dir, {"AEGIS_HOME": str(settings.home)})
+        env = pack_process_env(pack_dir, python, {"AEGIS_HOME": str(settings.home)})
         os.execve(cmd[0], cmd, env)
     print(f"aegis: unknown command {argv[0]!r} (see aegis --help)", file=sys.stderr)
     return 2

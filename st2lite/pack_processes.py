@@ -14,6 +14,7 @@ import os
 import queue
 import signal
 import subprocess
+import sysconfig
 import threading
 import time
 from dataclasses import dataclass
@@ -25,10 +26,24 @@ from .settings import PACK_ENV_DIR
 LOG = logging.getLogger(__name__)
 
 
-def pack_process_env(pack_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a process running pack code: st2's API modules and ``actions/lib`` on the path."""
+def _site_packages(python: Path) -> list[str]:
+    venv = Path(python).parent.parent
+    return [str(p) for p in sorted(venv.glob("lib/python*/site-packages"))]
+
+
+def pack_process_env(pack_dir: Path, python: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process running pack code, with st2's sandbox python path.
+
+    As st2 does (``get_sandbox_python_path``, inheriting the parent virtualenv): st2's API
+    modules, the pack's ``actions/lib``, the pack virtualenv's packages, and then the
+    runtime's own, so a pack gets what the runtime offers (e.g. jsonschema for payload
+    validation) unless it pins its own version, which wins.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env["PYTHONPATH"] = os.pathsep.join([str(PACK_ENV_DIR), str(Path(pack_dir) / "actions" / "lib")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PACK_ENV_DIR), str(Path(pack_dir) / "actions" / "lib"), *_site_packages(python),
+         sysconfig.get_paths()["purelib"]]
+    )  # fmt: skip
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
@@ -104,7 +119,7 @@ class WorkerPool:
             self._cmd += ["--config", str(config_file)]
         if preload:
             self._cmd.append("--preload")
-        self._env = pack_process_env(pack_dir, extra_env)
+        self._env = pack_process_env(pack_dir, python, extra_env)
         self._log_file = log_file
         self._size = max(1, size)
         self._idle: list[_Worker] = []

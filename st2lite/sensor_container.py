@@ -83,7 +83,7 @@ class SensorProcess:
             with open(self._log_file, "ab") as log:
                 self.proc = subprocess.Popen(
                     self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                    env=pack_process_env(self.spec.pack_dir, self.spec.extra_env),
+                    env=pack_process_env(self.spec.pack_dir, self.spec.python, self.spec.extra_env),
                 )  # fmt: skip
             LOG.info("sensor %s started (pid %d), log %s", self.spec.ref, self.proc.pid, self._log_file)
             assert self.proc.stdout is not None

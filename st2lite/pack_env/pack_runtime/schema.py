@@ -37,3 +37,22 @@ def payload_errors(payload: Any, schema: dict[str, Any]) -> list[str]:
         path = ".".join(str(p) for p in error.path) or "(root)"
         errors.append(f"{path}: {error.message}")
     return errors
+
+
+def with_defaults(instance: Any, schema: dict[str, Any]) -> Any:
+    """A copy of ``instance`` with the schema's property defaults filled in, recursively.
+
+    st2 validates trigger payloads with ``use_default=True``: a property that is absent
+    (or null, with ``allow_default_none``) takes its schema default before validation.
+    """
+    if not isinstance(instance, dict) or not isinstance(schema, dict):
+        return instance
+    filled = dict(instance)
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if filled.get(name) is None and "default" in prop:
+            filled[name] = prop["default"]
+        if name in filled:
+            filled[name] = with_defaults(filled[name], prop)
+    return filled

@@ -15,7 +15,7 @@ from typing import Any
 
 from .datastore import DatastoreService, KeyValueStore
 from .records import Records
-from .schema import payload_errors
+from .schema import payload_errors, with_defaults
 
 
 class SensorService:
@@ -51,7 +51,9 @@ class SensorService:
         if trigger_type is None:
             self._logger.error("not dispatching to unknown trigger type %r (known: %s)", trigger, sorted(self._trigger_types))
             return None
-        errors = payload_errors(payload, trigger_type.get("payload_schema") or {})
+        schema = trigger_type.get("payload_schema") or {}
+        payload = with_defaults(payload, schema)
+        errors = payload_errors(payload, schema)
         if errors:
             self._logger.error("payload for trigger %s fails its payload_schema, not dispatched: %s", trigger, "; ".join(errors))
             return None
