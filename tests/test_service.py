@@ -1,0 +1,131 @@
+"""`aegis run` as a service: health, metrics, clean stops, and a crash that loses no record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+import requests
+from conftest import AEGIS, FIXTURE_PACKS, REPO, run_cli, wait_for
+
+
+@pytest.fixture
+def service_env(aegis_env):
+    aegis_env["AEGIS_PACKS_DIR"] = str(FIXTURE_PACKS / "svctest")
+    return aegis_env
+
+
+def start_service(env: dict[str, str]) -> subprocess.Popen:
+    proc = subprocess.Popen([*AEGIS, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://{env['AEGIS_API_LISTEN']}/healthz"
+
+    def healthy():
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(healthy, timeout=60, what="/healthz to answer 200")
+    return proc
+
+
+def fire(env: dict[str, str], payload: dict) -> None:
+    result = run_cli(["key", "set", "svctest.fire", json.dumps(payload)], env)
+    assert result.returncode == 0, result.stderr
+
+
+def executions(env: dict[str, str], *args: str) -> list[dict]:
+    result = run_cli(["execution", "list", "--json", *args], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_health_metrics_and_clean_stop_on_sigterm(service_env):
+    proc = start_service(service_env)
+    try:
+        health = requests.get(f"http://{service_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+        assert health["status"] == "ok"
+        assert health["sensors"]["svctest.TickSensor"]["running"] is True
+        fire(service_env, {"n": 1})
+        wait_for(lambda: executions(service_env, "--status", "succeeded"), what="a succeeded execution")
+        metrics = requests.get(f"http://{service_env['AEGIS_API_LISTEN']}/metrics", timeout=5).text
+        assert 'st2lite_executions_total{action="svctest.slow",status="succeeded"} 1.0' in metrics
+        assert 'st2lite_trigger_instances_total{trigger="svctest.tick"} 1.0' in metrics
+        assert 'st2lite_rule_enforcements_total{rule="svctest.on_tick",status="succeeded"} 1.0' in metrics
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "stopped" in proc.stderr.read()
+
+
+def test_sigkill_during_a_workflow_keeps_history_and_abandons_the_interrupted_execution(service_env):
+    proc = start_service(service_env)
+    try:
+        fire(service_env, {"n": 1, "sleep": 0})
+        (done,) = wait_for(lambda: executions(service_env, "--status", "succeeded"), what="first workflow")
+        fire(service_env, {"n": 2, "sleep": 60})
+        running = wait_for(
+            lambda: [e for e in executions(service_env, "--all") if e["status"] == "running" and e["action"] == "svctest.sleep"],
+            what="the sleep task to be running",
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+    interrupted_task = running[0]
+    workflow_id = interrupted_task["parent"]
+
+    proc = start_service(service_env)
+    try:
+        history = {e["id"]: e for e in executions(service_env, "--all")}
+        assert history[done["id"]]["status"] == "succeeded"
+        assert history[done["id"]]["result"]["output"] == {"n": 1, "slept": 0}
+        assert history[workflow_id]["status"] == "abandoned"
+        assert history[interrupted_task["id"]]["status"] == "abandoned"
+        assert history[workflow_id]["workflow_state"], "the conductor state at the crash is kept for inspection"
+        assert history[workflow_id]["end_timestamp"]
+        # And the restarted runtime works.
+        fire(service_env, {"n": 3})
+        wait_for(lambda: [e for e in executions(service_env, "--status", "succeeded") if e["result"]["output"]["n"] == 3])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_execution_cli_reads_like_st2(service_env):
+    result = run_cli(["action", "execute", "svctest.slow", "n=5", "seconds=0"], service_env)
+    assert result.returncode == 0, result.stderr
+    ex = json.loads(result.stdout)
+    assert ex["status"] == "succeeded" and ex["result"]["output"] == {"n": 5, "slept": 0}
+
+    table = run_cli(["execution", "list"], service_env).stdout
+    assert "svctest.slow" in table and "succeeded" in table and ex["id"] in table
+    assert "svctest.sleep" not in table, "task executions are listed only with --all"
+
+    detail = run_cli(["execution", "get", ex["id"]], service_env).stdout
+    assert f"id: {ex['id']}" in detail and "children:" in detail and "nap" in detail
+
+    as_json = json.loads(run_cli(["execution", "get", ex["id"], "--json"], service_env).stdout)
+    assert [c["task_name"] for c in as_json["children"]] == ["nap"]
+
+    filtered = executions(service_env, "--action", "svctest.slow", "--status", "failed")
+    assert filtered == []
+    missing = run_cli(["execution", "get", "0" * 24], service_env)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+    bad = run_cli(["action", "execute", "svctest.slow", "seconds=0"], service_env)
+    assert bad.returncode == 2 and "missing required parameter 'n'" in bad.stderr
+
+
+def test_trigger_instance_list(service_env):
+    from st2lite.pack_env.pack_runtime.records import Records
+
+    home = os.path.join(service_env["AEGIS_HOME"])
+    os.makedirs(home, exist_ok=True)
+    ti = Records(os.path.join(home, "history.sqlite")).record_trigger_instance("svctest.tick", {"n": 9})
+    listed = json.loads(run_cli(["trigger-instance", "list", "--json"], service_env).stdout)
+    assert [t["id"] for t in listed] == [ti] and listed[0]["payload"] == {"n": 9}
+    assert "svctest.tick" in run_cli(["trigger-instance", "list"], service_env).stdout
