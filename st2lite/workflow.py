@@ -21,7 +21,8 @@ launches their actions and feeds the action results back, as st2 does.
 Threading: every conductor call happens in the thread that called :meth:`WorkflowHost.run`;
 action futures only post their outcome to the host's queue. Hosts share nothing, so many
 workflows can run at once in different threads. ``launch`` must not block: it returns a
-Future and the action runs elsewhere.
+Future and the action runs elsewhere. It must not wait for ``request.delay`` either: the
+host has already waited it out (without holding up the rest of the workflow).
 """
 
 from __future__ import annotations
@@ -292,6 +293,7 @@ class _Scheduled:
 class _Launch:
     """One action execution in flight (or waiting for its delay)."""
 
+    key: int
     request: TaskActionRequest
     future: concurrent.futures.Future | None = None
     done: bool = False
@@ -334,7 +336,7 @@ class WorkflowHost:
         self._start_lock = threading.Lock()
         self._conductor: conducting.WorkflowConductor | None = None
         self._scheduled: list[_Scheduled] = []
-        self._in_flight: dict[int, _Launch] = {}  # id(launch) -> launch, started, not reported
+        self._in_flight: dict[int, _Launch] = {}  # launch key -> launch: started, not reported
         self._items: dict[tuple[str, int], list[Any]] = {}  # with-items results per task
         self._seq = itertools.count()
         self._last_state: dict | None = None
@@ -480,7 +482,7 @@ class WorkflowHost:
                     item_id=action.get("item_id"),
                     delay=delay,
                 )
-                launch = _Launch(request)
+                launch = _Launch(next(self._seq), request)
                 due = time.monotonic() + (delay or 0)
                 heapq.heappush(self._scheduled, _Scheduled(due, next(self._seq), launch))
         return completed_inline
@@ -513,7 +515,7 @@ class WorkflowHost:
             req.route,
             req.item_id,
         )
-        self._in_flight[id(launch)] = launch
+        self._in_flight[launch.key] = launch
         try:
             future = self._launch_fn(copy.deepcopy(req))
             if not isinstance(future, concurrent.futures.Future):
@@ -522,10 +524,10 @@ class WorkflowHost:
                 )
         except Exception as e:
             LOG.warning('launch of %s for task "%s" raised: %s', req.action_ref, req.task_id, e)
-            self._events.put(("done", id(launch), statuses.FAILED, _error_result(e)))
+            self._events.put(("done", launch.key, statuses.FAILED, _error_result(e)))
             return
         launch.future = future
-        key = id(launch)
+        key = launch.key
         future.add_done_callback(lambda f: self._events.put(("future", key, f)))
 
     # -- events --------------------------------------------------------------------------------
