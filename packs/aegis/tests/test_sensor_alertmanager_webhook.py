@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-import yaml
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor, ConfigError
 from fixtures.alerts import alert, load, notification
+from fixtures.rules import rule_matches
 from incidents import IncidentStore, incident_id
 from prometheus_client import REGISTRY
 from servers.webhook import running_webhook_sensor
 from st2tests.base import BaseSensorTestCase
 
-RULES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules")
-
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def rule_matches(rule_file: str, payload: dict) -> bool:
-    """The rule's criteria (equals only, which is all these rules use) against a payload."""
-    rule = yaml.safe_load(open(os.path.join(RULES_DIR, rule_file)))
-    for key, criterion in rule["criteria"].items():
-        assert criterion["type"] == "equals", "extend this helper for other operators"
-        if payload.get(key.removeprefix("trigger.")) != criterion["pattern"]:
-            return False
-    return True
 
 
 class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
