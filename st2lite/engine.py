@@ -40,7 +40,7 @@ from .sensor_container import SensorProcess, SensorSpec
 from .settings import Settings
 from .templating import RenderError, build_context, get_cast, render_action_parameters, render_template
 from .virtualenv import ensure_pack_virtualenv
-from .workflow import TaskActionRequest, WorkflowHost
+from .workflow import TaskActionRequest, WorkflowHost, WorkflowSpecError
 
 LOG = logging.getLogger(__name__)
 
@@ -385,16 +385,18 @@ class Runtime:
         def launch(request: TaskActionRequest) -> Future:
             return self._launch_task(ex_id, request)
 
-        host = WorkflowHost(
-            spec, launch=launch, st2_context=st2_context,
-            on_state=lambda state: self.records.update_execution(ex_id, workflow_state=state),
-        )  # fmt: skip
+        try:
+            host = WorkflowHost(
+                spec, launch=launch, st2_context=st2_context,
+                on_state=lambda state: self.records.update_execution(ex_id, workflow_state=state),
+            )  # fmt: skip
+        except WorkflowSpecError as exc:
+            # As st2's orquesta runner: a workflow that fails inspection fails the execution.
+            return rec.FAILED, exc.as_result()
         outcome = host.run(params)
         return outcome.status, outcome.as_result()
 
     def _launch_task(self, parent_id: str, request: TaskActionRequest) -> Future:
-        if request.delay:
-            time.sleep(request.delay)
         context = {"parent": {"execution_id": parent_id}, "orquesta": {"task_name": request.task_name, "task_id": request.task_id,
                    "route": request.route, "item_id": request.item_id}}  # fmt: skip
         try:

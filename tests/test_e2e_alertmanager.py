@@ -1,0 +1,84 @@
+"""End to end: the runtime serves the real aegis pack; an Alertmanager v4 notification becomes workflows."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from conftest import AEGIS, REPO, free_port, run_cli, wait_for
+
+NOTIFICATION = json.loads((REPO / "tests" / "fixtures" / "alertmanager" / "two_firing.json").read_text())
+
+
+@pytest.fixture
+def aegis_service(aegis_env, tmp_path: Path):
+    """`aegis run` on the repository's packs, with the pack config on free ports."""
+    home = Path(aegis_env["AEGIS_HOME"])
+    (home / "configs").mkdir(parents=True)
+    webhook_port = free_port()
+    config = {
+        "alertmanager": {"host": "127.0.0.1", "port": webhook_port, "path": "/alertmanager"},
+        "knowledge": {"service_port": free_port(), "index_dir": str(tmp_path / "index")},
+    }
+    (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(config))
+    aegis_env.pop("AEGIS_PACKS_DIR", None)  # the default: this repository's packs/
+    proc = subprocess.Popen([*AEGIS, "run"], env=aegis_env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{webhook_port}/alertmanager"
+
+    def listening():
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.ConnectionError:
+            return False
+
+    wait_for(listening, timeout=120, what="the Alertmanager webhook sensor to listen")
+    yield url, aegis_env
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+
+def executions(env, *args):
+    result = run_cli(["execution", "list", "--json", *args], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_two_alerts_become_two_remediate_workflows_with_stored_incidents(aegis_service):
+    url, env = aegis_service
+    response = requests.post(url, json=NOTIFICATION, timeout=10)
+    assert response.status_code == 200, response.text
+
+    def two_done():
+        done = [e for e in executions(env, "--action", "aegis.remediate") if e["status"] in ("succeeded", "failed")]
+        return done if len(done) == 2 else None
+
+    done = wait_for(two_done, timeout=120, what="two aegis.remediate workflows to complete")
+    assert all(e["status"] == "succeeded" for e in done), [e["result"] for e in done]
+    by_fingerprint = {e["parameters"]["fingerprint"]: e for e in done}
+    assert set(by_fingerprint) == {a["fingerprint"] for a in NOTIFICATION["alerts"]}
+    for alert in NOTIFICATION["alerts"]:
+        workflow = by_fingerprint[alert["fingerprint"]]
+        assert workflow["rule"] == "aegis.remediate_firing_alert"
+        assert workflow["children"], "each workflow task is a child execution"
+        tasks = {c["task_name"]: c for c in executions(env, "--all", "-n", "500") if c["parent"] == workflow["id"]}
+        assert tasks["record_incident"]["status"] == "succeeded"
+        incident = workflow["result"]["output"]["incident"]
+        assert incident["fingerprint"] == alert["fingerprint"]
+        assert incident["labels"] == alert["labels"]
+        assert incident["annotations"] == alert["annotations"]
+        assert incident["status"] == "open"
+
+    # The incidents are in the datastore, where st2 keeps them too.
+    keys = run_cli(["key", "list", "--prefix", "aegis.incident"], env).stdout
+    for alert in NOTIFICATION["alerts"]:
+        assert alert["fingerprint"] in keys
+
+    triggers = json.loads(run_cli(["trigger-instance", "list", "--json", "--trigger", "aegis.alert"], env).stdout)
+    assert len(triggers) == 2 and all(t["status"] == "processed" for t in triggers)
