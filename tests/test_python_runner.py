@@ -11,6 +11,7 @@ from conftest import FIXTURE_PACKS
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
     from conftest import VIRTUALENVS
+
     from st2lite.engine import Runtime
     from st2lite.settings import Settings
 

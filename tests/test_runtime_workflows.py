@@ -10,9 +10,10 @@ WFTEST = FIXTURE_PACKS / "wftest"
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
+    from conftest import VIRTUALENVS
+
     from st2lite.engine import Runtime
     from st2lite.settings import Settings
-    from conftest import VIRTUALENVS
 
     settings = Settings.from_env(home=tmp_path_factory.mktemp("home"), packs_dir=WFTEST, virtualenvs_dir=VIRTUALENVS)
     rt = Runtime(settings)
