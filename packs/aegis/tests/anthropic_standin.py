@@ -4,10 +4,11 @@
         api.script(tool_answer({"action": "restart", ...}))
         config = {"anthropic": {"api_key": "test-key", "base_url": api.url}}
         decision = diagnose(context, config)
-        assert api.requests[0]["headers"]["x-api-key"] == "test-key"
+        assert api_key_of(api.requests[0]["headers"]) == "test-key"
 
-It speaks the wire format the SDK expects: ``POST /v1/messages`` with ``x-api-key`` and
-``anthropic-version`` headers; answers ``{"id", "type": "message", "role", "model",
+It speaks the wire format the SDK expects: ``POST /v1/messages`` with an API key
+(``x-api-key``, or ``Authorization: Bearer`` as SDK 2.x sends it) and an
+``anthropic-version`` header; answers ``{"id", "type": "message", "role", "model",
 "content": [...], "stop_reason", "stop_sequence", "usage"}``; errors as
 ``{"type": "error", "error": {"type", "message"}}`` with their HTTP status. Each request
 takes the next scripted reply; when the script is empty it answers 500 (so a test never
@@ -63,6 +64,16 @@ def error_reply(status: int, kind: str = "api_error", message: str = "Internal s
                  headers={"retry-after-ms": "20"})
 
 
+def api_key_of(headers: Any) -> str:
+    """The credential of a request: ``x-api-key`` (classic) or ``Authorization: Bearer``
+    (what newer SDK releases send); both are accepted by the API."""
+    key = headers.get("x-api-key") or ""
+    auth = headers.get("authorization") or ""
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    return key
+
+
 class AnthropicStandin:
     """Scriptable stand-in server; see module docstring."""
 
@@ -105,9 +116,10 @@ class AnthropicStandin:
                     self._send(Reply(404, {"type": "error", "error": {"type": "not_found_error",
                                                                       "message": f"no route {self.path}"}}))
                     return
-                if not self.headers.get("x-api-key"):
-                    self._send(Reply(401, {"type": "error", "error": {"type": "authentication_error",
-                                                                      "message": "x-api-key header is required"}}))
+                if not api_key_of(self.headers):
+                    self._send(Reply(401, {"type": "error", "error": {
+                        "type": "authentication_error",
+                        "message": "an x-api-key header (or Authorization: Bearer) is required"}}))
                     return
                 if not self.headers.get("anthropic-version"):
                     self._send(error_reply(400, "invalid_request_error", "anthropic-version header is required"))

@@ -263,6 +263,8 @@ LOG_SIGNATURES: tuple[LogSignature, ...] = (
     _sig(r"x509: certificate (has expired|is not yet valid)|certificate verify failed|SSL certificate problem",
          "escalate", "a TLS certificate problem", 0.3),
     _sig(r"no such host|SERVFAIL|NXDOMAIN|i/o timeout.*:53\b", "escalate", "DNS resolution failing", 0.3),
+    _sig(r"\b(nightly|weekly|scheduled|cron ?job|batch window|maintenance window|planned maintenance)\b", "noop",
+         "expected load from a scheduled job or maintenance", 0.2),
 )
 
 
@@ -404,8 +406,11 @@ def retrieval_query(ctx: Context, max_chars: int = 1200) -> str:
     return "\n".join(parts)[:max_chars]
 
 
-def _signal_bonus(book: Runbook, ctx: Context) -> tuple[float, list[str]]:
-    """Bonus for runbook signals present in the alert: its name exactly, or phrases in text."""
+def _signal_bonus(book: Runbook, ctx: Context, name_share: int = 1) -> tuple[float, list[str]]:
+    """Bonus for runbook signals present in the alert: its name exactly, or phrases in text.
+
+    An alert name listed by several runbooks discriminates less, so its bonus is shared.
+    """
     bonus = 0.0
     matched: list[str] = []
     name = ctx.alertname.lower()
@@ -413,7 +418,7 @@ def _signal_bonus(book: Runbook, ctx: Context) -> tuple[float, list[str]]:
     for signal in book.signals:
         s = signal.lower()
         if s == name:
-            bonus += 0.3
+            bonus += 0.3 / max(1, name_share) ** 0.5
             matched.append(signal)
         elif len(s) >= 6 and (" " in s or not s.isalnum()) and s in text:
             bonus += 0.12
@@ -523,9 +528,10 @@ def diagnose_offline(
     # 2. retrieval + signal votes
     sim_by_id = {h.id: float(h.score) for h in runbook_hits}
     candidates: list[Candidate] = []
+    name_share = sum(1 for b in books.values() if ctx.alertname.lower() in {x.lower() for x in b.signals})
     for book in books.values():
         sim = sim_by_id.get(book.id, 0.0)
-        bonus, matched = _signal_bonus(book, ctx)
+        bonus, matched = _signal_bonus(book, ctx, name_share)
         if book.services and not workload_names(labels) & {s.lower() for s in book.services}:
             bonus -= 0.2  # a service-specific runbook about another service
         candidates.append(Candidate(book.action, sim + bonus, book, sim, matched))
@@ -584,7 +590,7 @@ def diagnose_offline(
                 "safe", labels, esc_target)
     if deploy is None:
         # nothing to roll back to: rollback runbooks give way to the alternatives
-        if "rollback" in scores:
+        if ranked and ranked[0][0] == "rollback":
             notes.append("no deploy of the workload shortly before the alert, so not a rollback")
         ranked = [(a, s) for a, s in ranked if a != "rollback"]
     else:
@@ -603,7 +609,7 @@ def diagnose_offline(
     second = ranked[1][1][0] if len(ranked) > 1 else 0.0
     book = cand.runbook if cand else None
     # 2 parts: absolute fit of the best runbook (cosine + signal bonus) and its margin
-    confidence = 0.3 + 0.6 * min(max(score - 0.3, 0.0), 0.6) / 0.6 + min(score - second, 0.3)
+    confidence = min(0.95, 0.3 + 0.6 * min(max(score - 0.3, 0.0), 0.6) / 0.6 + min(score - second, 0.3))
     if failed:
         confidence -= 0.1
     root_cause = causes.get(action) or (book.title if book else f"matches past incidents resolved by {action}")
