@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pack_runtime.datastore import DatastoreService, KeyValueStore
 from pack_runtime.schema import payload_errors
 
@@ -123,7 +122,9 @@ class BaseSensorTestCase(_TempDatastoreMixin, unittest.TestCase):
     def get_last_dispatched_trigger(self) -> dict[str, Any]:
         return self.sensor_service.dispatched_triggers[-1]
 
-    def assertTriggerDispatched(self, trigger: str, payload: dict[str, Any] | None = None, trace_context=None):
+    def assertTriggerDispatched(
+        self, trigger: str, payload: dict[str, Any] | None = None, trace_context=None
+    ):
         for record in self.sensor_service.dispatched_triggers:
             if record["trigger"] != trigger:
                 continue
