@@ -153,13 +153,14 @@ def normalize_context(context: Any) -> Context:
 
 TARGET_LABELS: dict[str, tuple[str, ...]] = {
     "restart": ("deployment", "daemonset", "statefulset", "service", "app", "app_kubernetes_io_name",
-                "container", "pod", "unit", "process", "name", "job", "instance"),
+                "container", "pod", "unit", "process", "groupname", "name", "job", "instance"),
     "scale_up": ("deployment", "horizontalpodautoscaler", "hpa", "service", "app", "app_kubernetes_io_name",
                  "consumergroup", "consumer_group", "statefulset", "job"),
-    "rollback": ("deployment", "rollout", "service", "app", "app_kubernetes_io_name", "container", "job"),
+    "rollback": ("deployment", "rollout", "canary", "service", "app", "app_kubernetes_io_name", "name", "container",
+                 "job"),
     "cleanup_disk": ("instance", "node", "host", "nodename", "pod"),
     "cancel_query": ("pid", "query_id", "queryid", "backend_pid", "datname", "database", "instance"),
-    "clear_cache": ("cache", "cache_name", "service", "app", "deployment", "instance"),
+    "clear_cache": ("cache", "cache_name", "zone", "path_prefix", "service", "app", "deployment", "instance"),
     "noop": ("deployment", "service", "app", "job", "instance"),
     "escalate": ("deployment", "statefulset", "service", "app", "job", "instance", "node"),
 }
@@ -186,12 +187,15 @@ _SECURITY = re.compile(
     r"|crypto ?min|coin ?min|xmrig|kinsing|brute[ _-]?force|(login|auth(entication)?)[ _-]?(burst|spike|storm|failures)"
     r"|failed password for|invalid user \w+ from|privilege[ _-]?escalation|reverse shell|falco|intrusion|malware"
     r"|rootkit|/etc/shadow|new (admin|root) (user|account)|security[ _-]?(incident|alert|breach)|exfiltrat"
-    r"|SuspiciousProcess|UnknownProcess|LoginBurst|SSHBruteForce|ThreatDetected",
+    r"|SuspiciousProcess|UnknownProcess|LoginBurst|SSHBruteForce|ThreatDetected"
+    # binaries run from hidden temp dirs are a classic foothold; kdevtmpfsi/kinsing are known miners
+    r"|(/tmp|/var/tmp|/dev/shm)/\.[\w.-]+/?\w*|kdevtmpfsi|stratum\+tcp|webshell",
     re.IGNORECASE,
 )
 _DATA_MOUNT = re.compile(
-    r"^/(data|mnt|srv|export|pgdata|var/lib/(postgres|pgsql|postgresql|mysql|mariadb|mongo|mongodb|kafka|zookeeper|etcd|"
-    r"elasticsearch|opensearch|redis|cassandra|clickhouse|rabbitmq|minio|prometheus|influxdb|docker/volumes))"
+    r"^/(mnt|srv|export)(/|$)|(^|/)(data|pgdata|datadir|db)(/|$)"
+    r"|postgres|pgsql|mysql|mariadb|mongo|kafka|zookeeper|etcd|elasticsearch|opensearch|redis|cassandra|clickhouse"
+    r"|rabbitmq|minio|prometheus|influxdb|docker/volumes"
     r"|kubernetes\.io~(csi|aws-ebs|gce-pd|azure-disk|nfs|local-volume)|/pvc-|/volumes/|pg_wal|pg_xlog|wal",
     re.IGNORECASE,
 )
@@ -223,8 +227,27 @@ _REGRESSION = re.compile(
     re.IGNORECASE,
 )
 _SESSION = re.compile(r"session", re.IGNORECASE)
-_PAGE_CACHE = re.compile(r"page ?cache|buff(/|ers)?[ /]?cache|cached memory|reclaimable|inactive_file|memavailable",
+_PAGE_CACHE = re.compile(r"page ?cache|buff(/|ers)?[ /]?cache|cached memory|reclaimable|inactive_file",
                          re.IGNORECASE)
+_LOAD_SURGE = re.compile(
+    r"(traffic|request rate|query rate|requests|rps|qps|load)[^.;]{0,40}?(doubled|tripled|quadrupled|\d+(\.\d+)?x\b|"
+    r"\+\d{2,}%|spiked|surge)|(\d+(\.\d+)?x|doubled|tripled) (normal|usual|the usual)|campaign|flash sale|peak traffic",
+    re.IGNORECASE)
+_ALL_REPLICAS = re.compile(r"(all|every|each)( \w+)? (replicas?|pods?|instances|workers)|across (all|\d+/\d+)|"
+                           r"\b(\d+)/\3 replicas", re.IGNORECASE)
+_ONE_REPLICA = re.compile(r"one of \d+ (replicas|pods|instances)|(single|only one|one) (pod|replica|instance)\b|"
+                          r"other (replicas|pods|instances)( are| look)? (fine|healthy|normal|idle)|siblings",
+                          re.IGNORECASE)
+_HPA_MAXED = re.compile(r"at (its )?max(imum)? ?replicas|maxReplicas[^.]{0,30}reached|ScalingLimited|"
+                        r"more than the maximum replica count|\b(\d+)/\2 replicas \(max", re.IGNORECASE)
+_CRASHLOOP = re.compile(r"CrashLoopBackOff|crash ?loop", re.IGNORECASE)
+_REPEATED = re.compile(r"(OOMKilled|killed|restarted|restarts?|crashed)\D{0,12}(\d+) times", re.IGNORECASE)
+# Sessions an SRE never cancels: maintenance, backups, schema changes, replication.
+_PROTECTED_SESSION = re.compile(
+    r"autovacuum|wraparound|pg_dump|pg_basebackup|pgbackrest|wal-g|barman|usename=backup|\bbackup@|"
+    r"(role|user|usename)[ =']+backup|ALTER TABLE|CREATE (UNIQUE )?INDEX|REINDEX|VACUUM FULL|CLUSTER |migrat|"
+    r"alembic|flyway|liquibase|walsender|replication",
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -286,7 +309,7 @@ def is_stateful(labels: dict[str, str]) -> bool:
 def workload_names(labels: dict[str, str]) -> set[str]:
     names = set()
     for key in ("deployment", "service", "app", "app_kubernetes_io_name", "container", "job", "statefulset",
-                "daemonset", "rollout", "namespace_app"):
+                "daemonset", "rollout", "canary", "name", "groupname"):
         if labels.get(key):
             names.add(labels[key].lower())
     return names
@@ -329,6 +352,11 @@ def is_data_volume(ctx: Context) -> bool:
     mount = mountpoint_of(ctx.labels)
     if mount and _DATA_MOUNT.search(mount):
         return True
+    if mount in ("/", "/var/log", "/tmp", "/var/tmp", "/var/lib/docker", "/var/lib/containerd"):
+        return False
+    if _tokens(ctx.alertname) & _DB_NAMES or re.search(r"postgres|mysql|mongo|elasticsearch|kafka|etcd|redis",
+                                                        ctx.alertname, re.I):
+        return True  # a datastore's own disk alert is about its data
     return bool(_DATA_WORDS.search(ctx.alertname + " " + ctx.annotation_text))
 
 
@@ -365,14 +393,47 @@ def database_down(ctx: Context) -> bool:
     return bool(_DOWN.search(ctx.alertname) or _DOWN.search(ctx.annotation_text))
 
 
+def _metric(ctx: Context, *fragments: str) -> float | None:
+    """The first numeric metric sample whose name contains all ``fragments`` (case-insensitive)."""
+    for key, value in ctx.metrics.items():
+        if all(f in key.lower() for f in fragments) and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 def page_cache_memory(ctx: Context) -> bool:
     """A node "memory" alert that is really reclaimable page cache."""
     if not re.search(r"mem", ctx.alertname, re.I) or ctx.labels.get("pod") or ctx.labels.get("container"):
         return False
-    available = ctx.metrics.get("mem_available_ratio") or ctx.metrics.get("memory_available_ratio")
-    if isinstance(available, int | float) and available >= 0.2:
-        return True
-    return bool(_PAGE_CACHE.search(ctx.annotation_text))
+    available = _metric(ctx, "available", "ratio")
+    if available is not None:
+        return available >= 0.2  # real pressure shows as little *available* memory
+    return bool(_PAGE_CACHE.search(ctx.annotation_text)) and not re.search(r"oom", ctx.all_text, re.I)
+
+
+def vetoes(ctx: Context) -> dict[str, str]:
+    """Actions a careful SRE would not take here, whatever the runbook ranking says."""
+    text = ctx.alertname + "\n" + ctx.annotation_text + "\n" + ctx.log_text
+    out: dict[str, str] = {}
+    hpa_now, hpa_max = _metric(ctx, "hpa", "current"), _metric(ctx, "hpa", "max")
+    if _HPA_MAXED.search(text) or (hpa_now is not None and hpa_max is not None and hpa_now >= hpa_max):
+        out["scale_up"] = "the autoscaler is already at its maximum; raising it is a capacity decision"
+    members, partitions = _metric(ctx, "member"), _metric(ctx, "partitions")
+    if ctx.labels.get("partition"):
+        out["scale_up"] = "the lag is on one partition: more consumers cannot help (poison message or hot key)"
+    elif members is not None and partitions is not None and members >= partitions:
+        out["scale_up"] = "the group already has one consumer per partition: more cannot help"
+    elif re.search(r"(\d+) members for \1 partitions", text):
+        out["scale_up"] = "the group already has one consumer per partition: more cannot help"
+    restarts = _metric(ctx, "restart")
+    repeated = max((int(m.group(2)) for m in _REPEATED.finditer(text)), default=0)
+    if _CRASHLOOP.search(text + " ".join(ctx.labels.values())) or repeated >= 3 or (restarts or 0) >= 3:
+        out["restart"] = "it is already restarting repeatedly; another restart changes nothing"
+    if _PROTECTED_SESSION.search(text):
+        out["cancel_query"] = "the session is maintenance, a backup, a migration or replication: never cancelled blindly"
+    if _ONE_REPLICA.search(ctx.annotation_text):
+        out.setdefault("scale_up", "only one replica is affected: more replicas do not fix it")
+    return out
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -391,18 +452,23 @@ def runbooks_for(settings: KnowledgeSettings) -> dict[str, Runbook]:
     return {b.id: b for b in books}
 
 
-def retrieval_query(ctx: Context, max_chars: int = 1200) -> str:
-    """Alert name + summary/description first, then a few distinct log lines."""
+def retrieval_query(ctx: Context, max_chars: int = 480) -> str:
+    """Alert name + summary/description first, then a few distinct log lines.
+
+    Kept short on purpose: the encoder's cost grows with the token count (a 256-token
+    query costs ~10x a 40-token one) and the first sentences carry the signal. Signal
+    phrases deeper in the logs are matched exactly by ``_signal_bonus`` instead.
+    """
     parts = [ctx.alertname]
     for key in ("summary", "description", "message"):
         if ctx.annotations.get(key):
-            parts.append(ctx.annotations[key])
+            parts.append(ctx.annotations[key][:240])
     seen: set[str] = set()
-    for line in ctx.logs[-20:]:
-        short = re.sub(r"\d+", "#", line)[:200]
-        if short not in seen:
+    for line in ctx.logs[-10:]:
+        short = re.sub(r"\d+", "#", line)[:120]
+        if short not in seen and len(seen) < 3:
             seen.add(short)
-            parts.append(line[:300])
+            parts.append(re.sub(r"\s+", " ", line)[:120])
     return "\n".join(parts)[:max_chars]
 
 
@@ -544,6 +610,13 @@ def diagnose_offline(
         if sig.pattern.search(ctx.log_text) or sig.pattern.search(ctx.annotation_text):
             votes[sig.action] = votes.get(sig.action, 0.0) + sig.weight
             causes.setdefault(sig.action, sig.cause)
+    surge_text = ctx.annotation_text + "\n" + ctx.log_text
+    rate_ratio = _metric(ctx, "rate", "ratio")
+    if _LOAD_SURGE.search(surge_text) or (rate_ratio is not None and rate_ratio >= 1.5):
+        votes["scale_up"] = votes.get("scale_up", 0.0) + (0.4 if _ALL_REPLICAS.search(surge_text) else 0.25)
+        causes.setdefault("scale_up", "more traffic than the current replicas can serve")
+    if _ONE_REPLICA.search(ctx.annotation_text):
+        votes["restart"] = votes.get("restart", 0.0) + 0.15
     for h in hits:  # similar past incidents that worked
         if h.kind == "incident" and h.outcome == "resolved" and h.score >= 0.6:
             votes[h.action] = votes.get(h.action, 0.0) + 0.1
@@ -595,6 +668,14 @@ def diagnose_offline(
         ranked = [(a, s) for a, s in ranked if a != "rollback"]
     else:
         notes.append(f"{deploy.service} was deployed {deploy.minutes_before:.0f} min before the alert")
+
+    # vetoes: actions that cannot help here, whatever the ranking says
+    vetoed = vetoes(ctx)
+    if ranked and ranked[0][0] in vetoed:
+        act, (score, cand) = ranked[0]
+        book = cand.runbook if cand else None
+        return _decision("escalate", esc_target, causes.get(act) or (book.title if book else ctx.alertname),
+                         0.75, evidence, f"the best match suggests {act}, but {vetoed[act]}.", "caution")
 
     # 4. negative evidence from memory
     for act, count in failed.items():
