@@ -28,6 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pack_runtime.aliases import (
+    AliasDefinition,
+    ParseException,
+    extract_parameters,
+    extract_parameters_for_action_alias_db,
+)
 from pack_runtime.datastore import DatastoreService, KeyValueStore
 from pack_runtime.schema import payload_errors
 
@@ -150,3 +156,66 @@ class BaseActionTestCase(_TempDatastoreMixin, unittest.TestCase):
         pack = _pack_dir_of(self.action_cls).name
         service = DatastoreService(self.datastore, pack, self.action_cls.__name__)
         return self.action_cls(config=config or {}, action_service=service)
+
+
+class BaseActionAliasTestCase(unittest.TestCase):
+    """st2's alias test case: set ``action_alias_name``; the alias is read from the
+    ``aliases/`` directory of the pack the test module lives in (``packs/<pack>/tests/``).
+
+        class SetModeAliasTest(BaseActionAliasTestCase):
+            action_alias_name = "set_mode"
+
+            def test_reason(self):
+                format_string = self.action_alias_db.formats[0]["representation"][0]
+                self.assertExtractedParametersMatch(
+                    format_string, "aegis mode auto ok now", {"mode": "auto", "reason": "ok now"})
+    """
+
+    action_alias_name: str | None = None
+    action_alias_db: AliasDefinition | None = None
+
+    def setUp(self) -> None:
+        super().setUp()
+        if not self.action_alias_name:
+            raise ValueError('"action_alias_name" class attribute needs to be provided')
+        self.action_alias_db = self._get_action_alias_db_by_name(self.action_alias_name)
+
+    def assertCommandMatchesExactlyOneFormatString(self, format_strings: list[str], command: str) -> None:
+        """The command fits exactly one of ``format_strings`` (two would be ambiguous to st2)."""
+        matched = []
+        for format_string in format_strings:
+            try:
+                extract_parameters(format_str=format_string, param_stream=command)
+            except ParseException:
+                continue
+            matched.append(format_string)
+        if not matched:
+            raise AssertionError(f'Command "{command}" didn\'t match any of the provided format strings')
+        if len(matched) > 1:
+            raise AssertionError(f'Command "{command}" matched multiple format strings: {", ".join(matched)}')
+
+    def assertExtractedParametersMatch(self, format_string: str, command: str, parameters: dict[str, Any]) -> None:
+        """``format_string`` is one of the alias's, the command fits it, and gives ``parameters``."""
+        extracted = extract_parameters_for_action_alias_db(
+            action_alias_db=self.action_alias_db, format_str=format_string, param_stream=command
+        )
+        if extracted != parameters:
+            message = (
+                f'Extracted parameters from command string "{command}" against format string '
+                f'"{format_string}" didn\'t match the provided parameters: '
+            )
+            try:
+                self.assertEqual(extracted, parameters)
+            except AssertionError as exc:
+                message += str(exc)
+            raise AssertionError(message)
+
+    def _get_action_alias_db_by_name(self, name: str) -> AliasDefinition:
+        pack_dir = _pack_dir_of(type(self))
+        pack_meta = yaml.safe_load((pack_dir / "pack.yaml").read_text()) or {}
+        pack_ref = pack_meta.get("ref") or pack_meta.get("name") or pack_dir.name
+        for alias_file in sorted((pack_dir / "aliases").glob("*.y*ml")):
+            meta = yaml.safe_load(alias_file.read_text()) or {}
+            if isinstance(meta, dict) and meta.get("name") == name:
+                return AliasDefinition.from_meta(meta, pack=pack_ref)
+        raise ValueError(f'Alias with name "{name}" not found in {pack_dir / "aliases"}')
