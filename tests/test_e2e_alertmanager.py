@@ -39,7 +39,12 @@ def aegis_service(aegis_env, tmp_path: Path):
             return False
 
     wait_for(listening, timeout=120, what="the Alertmanager webhook sensor to listen")
+    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+    assert health["status"] == "ok", health
+    assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
     yield url, aegis_env
+    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+    assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
 

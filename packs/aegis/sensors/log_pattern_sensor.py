@@ -334,8 +334,11 @@ class LogPatternSensor(Sensor):
         if not isinstance(sources["files"], list) or not all(isinstance(g, str) for g in sources["files"]):
             raise ConfigError("log_sources.files must be a list of glob patterns")
         amqp = sources.get("amqp")
-        if amqp and (not isinstance(amqp, dict) or not amqp.get("url") or not amqp.get("queue")):
-            raise ConfigError("log_sources.amqp needs url and queue")
+        # st2 fills the section's defaults even when it is absent: no url means no AMQP source.
+        if amqp is not None and not isinstance(amqp, dict):
+            raise ConfigError("log_sources.amqp must be an object with url and queue")
+        if amqp and amqp.get("url") and not amqp.get("queue"):
+            raise ConfigError("log_sources.amqp needs a queue when url is set")
         self.sources = sources
         self.matcher = PatternMatcher(patterns, sources["max_lines_in_trigger"], sources["max_trigger_line_chars"])
         if not patterns:
@@ -343,7 +346,7 @@ class LogPatternSensor(Sensor):
 
     def run(self) -> None:
         amqp = self.sources.get("amqp")
-        if amqp:
+        if amqp and amqp.get("url"):
             self._amqp_thread = threading.Thread(target=self._consume_amqp, args=(amqp,), name="amqp-logs", daemon=True)
             self._amqp_thread.start()
         while not self._stop.is_set():

@@ -55,6 +55,8 @@ def load_action_class(entry_point: str) -> type:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot import action entry point {entry_point}")
         module = importlib.util.module_from_spec(spec)
+        # Registered before it runs, as an import would be: dataclasses and pickling look it up.
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         _module_cache[entry_point] = module
     classes = [

@@ -32,6 +32,8 @@ def load_sensor_class(path: str, class_name: str) -> type:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import sensor {path}")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would be: dataclasses and pickling look it up.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     try:
         return getattr(module, class_name)
