@@ -224,7 +224,7 @@ class KnowledgeSettings:
     embedding_model: str
     service_host: str = "127.0.0.1"
     service_port: int = 9182
-    service_timeout: float = 0.5
+    service_timeout: float = 2.0
     use_service: bool = True
 
     @classmethod
@@ -237,8 +237,9 @@ class KnowledgeSettings:
             index_dir=Path(index_dir).expanduser() if index_dir else default_index_dir(),
             embedding_model=section.get("embedding_model") or _default_model(),
             service_host=str(section.get("service_host") or "127.0.0.1"),
-            service_port=int(section.get("service_port") or 9182),
-            service_timeout=float(section.get("service_timeout") or 0.5),
+            # 0 is meaningful (any free port: tests), so only None/"" mean "default"
+            service_port=int(9182 if section.get("service_port") in (None, "") else section["service_port"]),
+            service_timeout=float(section.get("service_timeout") or 2.0),
             use_service=bool(section.get("use_service", True)),
         )
 

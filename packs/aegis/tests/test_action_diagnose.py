@@ -1,0 +1,157 @@
+"""The actions (diagnose, knowledge_search, knowledge_index, learn_incident) and the knowledge
+service that keeps the model warm between executions."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from _diag_fixtures import PACK, REPO, alert, context, fresh_index_config, shared_index_config
+from knowledge_service import KnowledgeService, ServiceUnavailable, call_service, search
+from st2tests.base import BaseActionTestCase
+
+from knowledge import KnowledgeSettings
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"aegis_action_{name}", PACK / "actions" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # st2tests finds the pack through the class's file
+    spec.loader.exec_module(module)
+    return module
+
+
+DiagnoseAction = _load("diagnose").DiagnoseAction
+KnowledgeSearchAction = _load("knowledge_search").KnowledgeSearchAction
+KnowledgeIndexAction = _load("knowledge_index").KnowledgeIndexAction
+LearnIncidentAction = _load("learn_incident").LearnIncidentAction
+
+MEM = alert("HighMemoryUsage", deployment="reports", pod="reports-5d-1",
+            annotations={"summary": "reports memory working set climbing for 3 days"})
+
+
+class DiagnoseActionTest(BaseActionTestCase):
+    action_cls = DiagnoseAction
+
+    def test_decision_for_an_alert(self):
+        ok, result = self.get_action_instance(shared_index_config()).run(
+            alert=MEM, logs=["RSS keeps growing, now 1.9GiB of 2GiB limit"], deploys=[], metrics={})
+        assert ok
+        assert set(result) == {"action", "target", "root_cause", "confidence", "evidence", "reasoning", "safety"}
+        assert (result["action"], result["target"]) == ("restart", "reports")
+
+    def test_bad_input_fails_the_execution_clearly(self):
+        ok, result = self.get_action_instance(shared_index_config()).run(alert={"labels": "nope"})
+        assert not ok and "context.alert.labels" in result["error"]
+
+    def test_failed_remediation_is_not_repeated(self):
+        config = fresh_index_config()
+        learn = LearnIncidentAction(config=config)
+        ok, incident = learn.run(alert=MEM, action="restart", outcome="failed", summary="memory climbed back in 20m")
+        assert ok and incident["signature"] == "HighMemoryUsage|reports"
+        ok, result = self.get_action_instance(config).run(alert=MEM, logs=["RSS keeps growing"])
+        assert ok and result["action"] != "restart"
+        assert "failed verification" in result["reasoning"]
+        # the same alert on another workload is unaffected
+        other = alert("HighMemoryUsage", deployment="billing", annotations=MEM["annotations"])
+        assert self.get_action_instance(config).run(alert=other, logs=["RSS keeps growing"])[1]["action"] == "restart"
+        # once the action works again, it is allowed again
+        learn.run(alert=MEM, action="restart", outcome="resolved")
+        assert self.get_action_instance(config).run(alert=MEM, logs=["RSS keeps growing"])[1]["action"] == "restart"
+
+    def test_learn_incident_requires_a_signature_or_alert(self):
+        ok, result = LearnIncidentAction(config=fresh_index_config()).run(action="restart", outcome="failed")
+        assert not ok and "signature" in result["error"]
+
+
+class KnowledgeActionsTest(BaseActionTestCase):
+    action_cls = KnowledgeSearchAction
+
+    def test_search_and_index(self):
+        config = fresh_index_config()
+        ok, result = self.get_action_instance(config).run(text="no space left on device under /var/log", k=3)
+        assert ok and result["via"] == "in-process" and len(result["hits"]) == 3
+        assert result["hits"][0]["id"] == "disk-full-logs"
+        ok, stats = KnowledgeIndexAction(config=config).run()
+        assert ok and stats["embedded"] == 0 and stats["count"] >= 30
+
+
+def test_service_answers_searches_and_the_client_prefers_it():
+    config = fresh_index_config()
+    svc = KnowledgeService(KnowledgeSettings.from_config(config), port=0)
+    svc.start()
+    try:
+        settings = KnowledgeSettings.from_config({"knowledge": {**config["knowledge"], "use_service": True,
+                                                                "service_port": svc.port}})
+        hits, via = search(settings, "TLS certificate expires in 3 days", 2)
+        assert via == "service" and hits[0].id == "certificate-expiry"
+        assert call_service(settings, "GET", "/healthz")["status"]["runbooks"] >= 30
+        # a client configured for another index ignores this service
+        other = KnowledgeSettings.from_config({"knowledge": {**config["knowledge"], "index_dir": "/tmp/elsewhere",
+                                                             "service_port": svc.port}})
+        try:
+            call_service(other, "GET", "/healthz")
+            raise AssertionError("a foreign service was trusted")
+        except ServiceUnavailable as exc:
+            assert "another index" in str(exc)
+        # bad requests are answered clearly and the service keeps serving
+        try:
+            call_service(settings, "POST", "/search", {"text": ""})
+            raise AssertionError("empty search accepted")
+        except ServiceUnavailable as exc:
+            assert "400" in str(exc)
+
+        # an action process answered by the service never imports torch (the 9 s cold start)
+        code = (
+            "import json, sys\n"
+            "from diagnosis import diagnose\n"
+            f"cfg = json.loads({json.dumps(json.dumps({**config, 'knowledge': {**config['knowledge'], 'use_service': True, 'service_port': svc.port}}))})\n"
+            f"d = diagnose({json.dumps(context(MEM, ['RSS keeps growing']))!r} and json.loads({json.dumps(json.dumps(context(MEM, ['RSS keeps growing'])))}), cfg)\n"
+            "print(json.dumps({'action': d['action'], 'torch': 'torch' in sys.modules, "
+            "'st': 'sentence_transformers' in sys.modules}))\n"
+        )
+        env = dict(os.environ)
+        env.pop("ANTHROPIC_API_KEY", None)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "st2lite" / "pack_env"), str(PACK / "actions" / "lib")])
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result == {"action": "restart", "torch": False, "st": False}
+    finally:
+        svc.stop()
+
+
+def test_sensor_hosts_the_service():
+    spec = importlib.util.spec_from_file_location("kss", PACK / "sensors" / "knowledge_service_sensor.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    import threading
+
+    from st2tests.base import RecordingSensorService, _TempDatastoreMixin
+
+    config = fresh_index_config()
+    config["knowledge"] = {**config["knowledge"], "service_port": 0}
+    service = RecordingSensorService(module.KnowledgeServiceSensor, _TempDatastoreMixin()._make_store())
+    sensor = module.KnowledgeServiceSensor(sensor_service=service, config=config)
+    sensor.setup()
+    thread = threading.Thread(target=sensor.run, daemon=True)
+    thread.start()
+    try:
+        import time
+
+        deadline = time.time() + 60
+        while (sensor._service is None or not sensor._service._serving.is_set()) and time.time() < deadline:
+            time.sleep(0.05)
+        port = sensor._service.port
+        settings = KnowledgeSettings.from_config({"knowledge": {**config["knowledge"], "service_port": port}})
+        answer = call_service(settings, "POST", "/search", {"text": "celery workers died, nothing consumes", "k": 1},
+                              timeout=10)
+        assert answer["hits"][0]["id"] == "dead-workers"
+    finally:
+        sensor.cleanup()
+        thread.join(timeout=5)
+    assert not thread.is_alive() and service.dispatched_triggers == []
