@@ -7,6 +7,8 @@
     aegis execution list [--action REF] [--status S] [-n N] [--json]
     aegis execution get ID [--json]
     aegis trigger-instance list [--trigger REF] [-n N] [--json]
+    aegis alias execute "aegis mode monitor"   # ChatOps, like `st2 action-alias execute`
+    aegis alias match "aegis mode monitor"
     aegis key set|get|list|delete ...          # the datastore, like `st2 key`
     aegis pack setup                           # build/refresh pack virtualenvs
 
@@ -201,7 +203,7 @@ def delegate_to_pack(argv: list[str], settings: Settings) -> int:
     return 2
 
 
-BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "execution", "trigger-instance", "key", "pack")
+BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="serve the packs: sensors, rules, workflows, /metrics, /healthz")
+    sub.add_parser("alias", help="ChatOps aliases: match or execute a command (st2 action-alias)")
 
     validate = sub.add_parser("validate", help="validate a pack's metadata and workflows")
     validate.add_argument("pack_dir", nargs="?", help="default: every pack in AEGIS_PACKS_DIR")
@@ -277,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     if first is not None and first not in BUILTIN_COMMANDS:
         _setup_logging()
         return delegate_to_pack(argv, settings)
+    if first == "alias":
+        from .aliases import main as alias_main
+        from .engine import Runtime
+
+        _setup_logging()
+        return alias_main(argv[argv.index("alias") + 1 :], lambda: Runtime(settings))
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     if args.command == "run":

@@ -55,7 +55,6 @@ TI_PROCESSING_FAILED = "processing_failed"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trigger_instances (
     id TEXT PRIMARY KEY,
-    seq INTEGER,
     trigger TEXT NOT NULL,
     payload TEXT NOT NULL,
     occurrence_time TEXT NOT NULL,
@@ -63,7 +62,7 @@ CREATE TABLE IF NOT EXISTS trigger_instances (
     trace_tag TEXT,
     sensor TEXT
 );
-CREATE INDEX IF NOT EXISTS ti_status ON trigger_instances(status, seq);
+CREATE INDEX IF NOT EXISTS ti_status ON trigger_instances(status);
 CREATE TABLE IF NOT EXISTS rule_enforcements (
     id TEXT PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -143,8 +142,8 @@ class Records:
     ) -> str:
         ti_id = new_id()
         self._conn().execute(
-            "INSERT INTO trigger_instances(id, seq, trigger, payload, occurrence_time, status, trace_tag, sensor)"
-            " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM trigger_instances), ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO trigger_instances(id, trigger, payload, occurrence_time, status, trace_tag, sensor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (ti_id, trigger, _dumps(payload), utc_now(), TI_PENDING, trace_tag, sensor),
         )
         return ti_id
@@ -154,7 +153,7 @@ class Records:
 
     def pending_trigger_instances(self, limit: int = 500) -> list[dict[str, Any]]:
         rows = self._conn().execute(
-            "SELECT * FROM trigger_instances WHERE status IN (?, ?) ORDER BY seq LIMIT ?",
+            "SELECT * FROM trigger_instances WHERE status IN (?, ?) ORDER BY rowid LIMIT ?",
             (TI_PENDING, TI_PROCESSING, limit),
         )
         return [self._trigger_row(r, rows.description) for r in rows.fetchall()]
@@ -169,14 +168,13 @@ class Records:
         if trigger:
             sql += " WHERE trigger=?"
             args.append(trigger)
-        sql += " ORDER BY seq DESC LIMIT ?"
+        sql += " ORDER BY rowid DESC LIMIT ?"
         cur = self._conn().execute(sql, [*args, limit])
         return [self._trigger_row(r, cur.description) for r in cur.fetchall()]
 
     @staticmethod
     def _trigger_row(row: tuple, description: Any) -> dict[str, Any]:
         record = dict(zip([d[0] for d in description], row, strict=True))
-        record.pop("seq", None)
         record["payload"] = _loads(record["payload"])
         return record
 

@@ -7,6 +7,7 @@ environment, 4.x in a pack's).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema
@@ -27,11 +28,17 @@ St2Validator = jsonschema.validators.extend(
 )
 
 
+_validators: dict[str, Any] = {}  # one compiled validator per schema, not one per payload
+
+
 def payload_errors(payload: Any, schema: dict[str, Any]) -> list[str]:
     """Every way ``payload`` fails ``schema``, as ``path: message`` strings (empty when valid)."""
     if not schema:
         return []
-    validator = St2Validator(schema)
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _validators.get(key)
+    if validator is None:
+        validator = _validators[key] = St2Validator(schema)
     errors = []
     for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
         path = ".".join(str(p) for p in error.path) or "(root)"
