@@ -1,7 +1,8 @@
 """Webhook ingest benchmark: alerts/s and latency from POST to recorded trigger instance.
 
-Starts the real ``aegis.AlertmanagerWebhookSensor`` with st2lite's real ``SensorService``
-over a temporary history database, then POSTs Alertmanager v4 notifications over
+Starts the real ``aegis.AlertmanagerWebhookSensor`` in its own process, as st2lite's sensor
+container runs it (``pack_runtime.sensor_wrapper``: real ``SensorService`` over a
+temporary history database), then POSTs Alertmanager v4 notifications over
 keep-alive connections. The sensor answers only after every trigger of a request is
 recorded (SQLite, WAL), so the time to the answer is the time to the durable record.
 
@@ -17,7 +18,9 @@ import http.client
 import json
 import logging
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -65,6 +68,45 @@ def _body(n: int) -> bytes:
     }).encode()  # fmt: skip
 
 
+def _start_sensor_process(tmp: str, trigger_types: dict) -> tuple[int, object]:
+    """Run the sensor as st2lite's sensor container does: ``pack_runtime.sensor_wrapper``, own process."""
+    port = _free_port()
+    config = os.path.join(tmp, "config.json")
+    with open(config, "w") as fh:
+        json.dump({"alertmanager": {"host": "127.0.0.1", "port": port, "path": "/alertmanager",
+                                     "max_concurrent_requests": 64}}, fh)  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "st2lite", "pack_env"), os.path.join(PACK, "actions", "lib")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pack_runtime.sensor_wrapper", "--pack-dir", PACK, "--pack", "aegis",
+         "--file", os.path.join(PACK, "sensors", "alertmanager_webhook_sensor.py"),
+         "--class-name", "AlertmanagerWebhookSensor", "--trigger-types", json.dumps(trigger_types),
+         "--datastore", os.path.join(tmp, "datastore.sqlite"), "--records", os.path.join(tmp, "history.sqlite"),
+         "--config", config],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the sensor process did not start listening") from None
+            time.sleep(0.05)
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(10)
+
+    return port, stop
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _run(port: int, batch: int, requests_per_client: int, clients: int) -> tuple[list[float], float, int]:
     """POST ``requests_per_client`` bodies of ``batch`` alerts from each client; (latencies, wall, alerts)."""
 
@@ -99,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=500, help="single-alert requests (sequential)")
     parser.add_argument("--batches", type=int, default=60, help="100-alert requests per client")
     parser.add_argument("--clients", type=int, default=2, help="concurrent clients for the batch run")
+    parser.add_argument("--in-process", action="store_true", help="run the sensor in this process (shares the GIL with the clients)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -106,22 +149,27 @@ def main(argv: list[str] | None = None) -> int:
         meta = yaml.safe_load(fh)
     trigger_types = {f"aegis.{t['name']}": t for t in meta["trigger_types"]}
     with tempfile.TemporaryDirectory(prefix="aegis-bench-") as tmp:
-        records = Records(os.path.join(tmp, "history.sqlite"))
-        service = SensorService("aegis", "AlertmanagerWebhookSensor", trigger_types, records,
-                                KeyValueStore(os.path.join(tmp, "datastore.sqlite")))  # fmt: skip
-        sensor = AlertmanagerWebhookSensor(service, {"alertmanager": {"port": 0, "max_concurrent_requests": 64}})
-        sensor.setup()
-        thread = threading.Thread(target=sensor.run, daemon=True)
-        thread.start()
+        records_path = os.path.join(tmp, "history.sqlite")
+        if args.in_process:
+            records = Records(records_path)
+            service = SensorService("aegis", "AlertmanagerWebhookSensor", trigger_types, records,
+                                    KeyValueStore(os.path.join(tmp, "datastore.sqlite")))  # fmt: skip
+            sensor = AlertmanagerWebhookSensor(service, {"alertmanager": {"port": 0, "max_concurrent_requests": 64}})
+            sensor.setup()
+            thread = threading.Thread(target=sensor.run, daemon=True)
+            thread.start()
+            port, stop = sensor.port, lambda: (sensor.cleanup(), thread.join(5))
+        else:
+            port, stop = _start_sensor_process(tmp, trigger_types)
         try:
-            _run(sensor.port, 1, 20, 1)  # warm up
-            single, single_wall, single_n = _run(sensor.port, 1, args.single, 1)
-            batch, batch_wall, batch_n = _run(sensor.port, 100, args.batches, args.clients)
+            _run(port, 1, 20, 1)  # warm up
+            single, single_wall, single_n = _run(port, 1, args.single, 1)
+            batch, batch_wall, batch_n = _run(port, 100, args.batches, args.clients)
         finally:
-            sensor.cleanup()
-            thread.join(5)
-        recorded = records._conn().execute("SELECT COUNT(*) FROM trigger_instances").fetchone()[0]
+            stop()
+        recorded = Records(records_path)._conn().execute("SELECT COUNT(*) FROM trigger_instances").fetchone()[0]
 
+    print(f"sensor: {'in this process' if args.in_process else 'its own process, as the sensor container runs it'}")
     print(f"{'run':<28} {'alerts':>7} {'alerts/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'batch 1 (1 client)':<28} {single_n:>7} {single_n / single_wall:>9.0f} {_pct(single, 50):>8.2f} {_pct(single, 99):>8.2f}")
     print(f"{f'batch 100 ({args.clients} clients)':<28} {batch_n:>7} {batch_n / batch_wall:>9.0f} {_pct(batch, 50):>8.2f} {_pct(batch, 99):>8.2f}")
