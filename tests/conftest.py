@@ -8,6 +8,7 @@ fresh ``AEGIS_HOME`` per test.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_PACKS = REPO / "tests" / "fixtures" / "packs"
@@ -76,5 +79,51 @@ def make_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
         runtime.stop()
 
 
+def start_runtime(env: dict[str, str], log_file: Path) -> subprocess.Popen:
+    """`aegis run` in the background, its log in a file (a pipe nobody reads would block it)."""
+    with open(log_file, "ab") as log:
+        return subprocess.Popen([*AEGIS, "run"], env=env, cwd=REPO, stdout=log, stderr=log)
+
+
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*AEGIS, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture
+def aegis_service(aegis_env, tmp_path: Path):
+    """`aegis run` on the repository's packs, with the pack config on free ports.
+
+    Yields ``(webhook_url, env)``; asserts that every sensor came up on the defaults and
+    none crashed by the end, and that SIGTERM stops the runtime cleanly.
+    """
+    home = Path(aegis_env["AEGIS_HOME"])
+    (home / "configs").mkdir(parents=True)
+    webhook_port = free_port()
+    config = {
+        "alertmanager": {"host": "127.0.0.1", "port": webhook_port, "path": "/alertmanager"},
+        "knowledge": {"service_port": free_port(), "index_dir": str(tmp_path / "index")},
+    }
+    (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(config))
+    aegis_env.pop("AEGIS_PACKS_DIR", None)  # the default: this repository's packs/
+    proc = start_runtime(aegis_env, tmp_path / "runtime.log")
+    url = f"http://127.0.0.1:{webhook_port}/alertmanager"
+
+    def listening():
+        assert proc.poll() is None, (tmp_path / "runtime.log").read_text()
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.ConnectionError:
+            return False
+
+    wait_for(listening, timeout=120, what="the Alertmanager webhook sensor to listen")
+    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+    assert health["status"] == "ok", health
+    assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
+    yield url, aegis_env
+    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+    assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+

@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-from pathlib import Path
 
-import pytest
 import requests
-import yaml
-from conftest import AEGIS, REPO, free_port, run_cli, wait_for
+from conftest import REPO, run_cli, wait_for
 
 NOTIFICATION = json.loads((REPO / "tests" / "fixtures" / "alertmanager" / "two_firing.json").read_text())
-
-
-@pytest.fixture
-def aegis_service(aegis_env, tmp_path: Path):
-    """`aegis run` on the repository's packs, with the pack config on free ports."""
-    home = Path(aegis_env["AEGIS_HOME"])
-    (home / "configs").mkdir(parents=True)
-    webhook_port = free_port()
-    config = {
-        "alertmanager": {"host": "127.0.0.1", "port": webhook_port, "path": "/alertmanager"},
-        "knowledge": {"service_port": free_port(), "index_dir": str(tmp_path / "index")},
-    }
-    (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(config))
-    aegis_env.pop("AEGIS_PACKS_DIR", None)  # the default: this repository's packs/
-    proc = subprocess.Popen([*AEGIS, "run"], env=aegis_env, cwd=REPO, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{webhook_port}/alertmanager"
-
-    def listening():
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            requests.get(url, timeout=1)
-            return True
-        except requests.ConnectionError:
-            return False
-
-    wait_for(listening, timeout=120, what="the Alertmanager webhook sensor to listen")
-    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
-    assert health["status"] == "ok", health
-    assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
-    yield url, aegis_env
-    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
-    assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
 
 
 def executions(env, *args):

@@ -6,10 +6,11 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
-from conftest import AEGIS, FIXTURE_PACKS, REPO, run_cli, wait_for
+from conftest import FIXTURE_PACKS, run_cli, start_runtime, wait_for
 
 
 @pytest.fixture
@@ -19,11 +20,13 @@ def service_env(aegis_env):
 
 
 def start_service(env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen([*AEGIS, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log_file = Path(env["AEGIS_HOME"]).parent / "runtime.log"
+    proc = start_runtime(env, log_file)
+    proc.log_file = log_file
     url = f"http://{env['AEGIS_API_LISTEN']}/healthz"
 
     def healthy():
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, log_file.read_text()
         try:
             return requests.get(url, timeout=1).status_code == 200
         except requests.ConnectionError:
@@ -59,7 +62,7 @@ def test_health_metrics_and_clean_stop_on_sigterm(service_env):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    assert "stopped" in proc.stderr.read()
+    assert "stopped" in proc.log_file.read_text()
 
 
 def test_sigkill_during_a_workflow_keeps_history_and_abandons_the_interrupted_execution(service_env):
