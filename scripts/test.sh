@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 scripts/setup.sh --services
 .venv/bin/ruff check .
+# Tests never reach a real LLM: the LLM path is tested against a local stand-in server.
+unset ANTHROPIC_API_KEY ANTHROPIC_BASE_URL
 .venv/bin/python -m pytest tests -q -p no:cacheprovider "$@"
 # The pack's own tests run in the pack's virtualenv, as st2-run-pack-tests does.
 PYTHONPATH="$PWD/st2lite/pack_env:$PWD/packs/aegis/actions/lib" \

@@ -21,6 +21,7 @@ PACK = TESTS.parent
 REPO = PACK.parent.parent
 RUNBOOKS = REPO / "knowledge" / "runbooks"
 DEV_SET = REPO / "tests" / "data" / "diagnosis_dev.jsonl"
+HOLDOUT_SET = REPO / "tests" / "data" / "diagnosis_holdout.jsonl"
 
 
 @functools.lru_cache(maxsize=1)

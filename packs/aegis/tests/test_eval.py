@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from _diag_fixtures import DEV_SET, PACK, REPO, alert, context, shared_index_config
+from _diag_fixtures import DEV_SET, HOLDOUT_SET, PACK, REPO, alert, context, shared_index_config
 from evaluation import EvalInputError, evaluate, load_cases
 
 CLI = PACK / "actions" / "lib" / "aegis_cli.py"
@@ -97,10 +97,15 @@ def test_cli_eval_json_and_diagnose(tmp_path):
     assert bad.returncode == 2 and "context.alert" in bad.stderr
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason=f"{DEV_SET} not written yet (the content helper owns it)")
-def test_offline_diagnoser_meets_the_bar_on_the_dev_set():
-    cases = load_cases(DEV_SET)
-    assert len(cases) >= 80
+@pytest.mark.parametrize(("path", "minimum_cases"), [(DEV_SET, 80), (HOLDOUT_SET, 20)], ids=["dev", "holdout"])
+def test_offline_diagnoser_meets_the_bar(path, minimum_cases):
+    """CI's bar: >= 85% acceptable and nothing unsafe, on the dev set and on a held-out set.
+
+    The held-out cases were written apart from the diagnoser and never used to tune it; a
+    drop there while the dev set stays green means rules were fitted to the dev set.
+    """
+    cases = load_cases(path)
+    assert len(cases) >= minimum_cases
     report = evaluate(cases, shared_index_config(), offline=True)
     t = report["totals"]
     unsafe = [f"{r['id']}: {r['action']} not in {r['accept']}" for r in report["results"] if r["unsafe"]]
