@@ -40,6 +40,12 @@ def test_two_alerts_become_two_remediate_workflows_with_stored_incidents(aegis_s
         assert incident["labels"] == alert["labels"]
         assert incident["annotations"] == alert["annotations"]
         assert incident["status"] == "open"
+        diagnosis = workflow["result"]["output"]["diagnosis"]
+        assert tasks["diagnose"]["status"] == "succeeded"
+        assert diagnosis["action"] in {"restart", "scale_up", "rollback", "cleanup_disk", "cancel_query", "clear_cache", "noop", "escalate"}
+        # A crash loop with no deploy on record is not something to restart or roll back blindly.
+        assert diagnosis["action"] == "escalate", diagnosis
+        assert 0 <= diagnosis["confidence"] <= 1 and diagnosis["evidence"]
 
     # The incidents are in the datastore, where st2 keeps them too.
     keys = run_cli(["key", "list", "--prefix", "aegis.incident"], env).stdout
