@@ -171,7 +171,11 @@ def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
             print(f'key "{args.name}" not found', file=sys.stderr)
             return 1
     else:
-        print_table([p.to_dict() for p in store.list(prefix=args.prefix, scope=args.scope)], ["name", "value", "secret", "expire_timestamp"])
+        pairs = [p.to_dict(mask_secret=not args.decrypt) for p in store.list(prefix=args.prefix, scope=args.scope)]
+        if args.json:
+            print(json.dumps(pairs, indent=2))
+        else:
+            print_table(pairs, ["name", "value", "secret", "expire_timestamp"])
     return 0
 
 
@@ -264,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--decrypt", action="store_true")
         if name == "list":
             p.add_argument("--prefix")
+            p.add_argument("--decrypt", action="store_true")
+            p.add_argument("-j", "--json", action="store_true")
         p.add_argument("--scope", default="system", choices=["system", "user"])
 
     pack = sub.add_parser("pack", help="pack virtualenvs")
