@@ -42,7 +42,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from st2reactor.sensor.base import Sensor
 
 # st2 does not put actions/lib on a sensor's path; st2lite does, this keeps both working.
@@ -52,6 +52,7 @@ if _LIB not in sys.path:
 
 from alerts import WebhookError, decode_json, parse_webhook, trigger_payload  # noqa: E402
 from incidents import IncidentStore, incident_id  # noqa: E402
+from metrics import metric  # noqa: E402
 
 TRIGGER = "aegis.alert"
 DEFAULTS: dict[str, Any] = {
@@ -69,23 +70,15 @@ DEFAULTS: dict[str, Any] = {
 _LOCK_STRIPES = 256
 
 
-def _metric(kind: type, name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
-    """A module-level metric that survives the module being loaded twice in one process."""
-    try:
-        return kind(name, doc, labels)
-    except ValueError:  # already registered (st2lite and tests may import this file twice)
-        return REGISTRY._names_to_collectors[name]
-
-
-REQUESTS = _metric(Counter, "aegis_webhook_requests", "Webhook requests answered, by HTTP status code.", ("code",))
-REQUESTS_REJECTED = _metric(
+REQUESTS = metric(Counter, "aegis_webhook_requests", "Webhook requests answered, by HTTP status code.", ("code",))
+REQUESTS_REJECTED = metric(
     Counter, "aegis_webhook_rejected_requests", "Whole webhook requests refused, by reason.", ("reason",)
 )
-ALERTS_RECEIVED = _metric(Counter, "aegis_alerts_received", "Alerts received in accepted notifications.")
-ALERTS_REJECTED = _metric(Counter, "aegis_alerts_rejected", "Alerts rejected, by reason.", ("reason",))
-ALERTS_DISPATCHED = _metric(Counter, "aegis_alerts_dispatched", "aegis.alert triggers recorded, by alert status.", ("status",))
-ALERTS_REPEATED = _metric(Counter, "aegis_alerts_repeated", "Firing alerts recorded as repeats of an open episode.")
-REQUEST_SECONDS = _metric(Histogram, "aegis_webhook_request_seconds", "Time from request to answer.")
+ALERTS_RECEIVED = metric(Counter, "aegis_alerts_received", "Alerts received in accepted notifications.")
+ALERTS_REJECTED = metric(Counter, "aegis_alerts_rejected", "Alerts rejected, by reason.", ("reason",))
+ALERTS_DISPATCHED = metric(Counter, "aegis_alerts_dispatched", "aegis.alert triggers recorded, by alert status.", ("status",))
+ALERTS_REPEATED = metric(Counter, "aegis_alerts_repeated", "Firing alerts recorded as repeats of an open episode.")
+REQUEST_SECONDS = metric(Histogram, "aegis_webhook_request_seconds", "Time from request to answer.")
 
 
 class ConfigError(ValueError):

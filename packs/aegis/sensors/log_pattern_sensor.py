@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -42,25 +43,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from st2reactor.sensor.base import Sensor
+
+# st2 does not put actions/lib on a sensor's path; st2lite does, this keeps both working.
+_LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "actions", "lib")
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)
+
+from metrics import metric  # noqa: E402
 
 TRIGGER = "aegis.log_pattern"
 SEVERITIES = ("info", "warning", "error", "critical")
 OFFSET_KEY = "offset:"
 
 
-def _metric(kind: type, name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
-    try:
-        return kind(name, doc, labels)
-    except ValueError:  # already registered (st2lite and tests may import this file twice)
-        return REGISTRY._names_to_collectors[name]
-
-
-LINES = _metric(Counter, "aegis_log_lines", "Log lines read, by source type.", ("source_type",))
-MATCHES = _metric(Counter, "aegis_log_matches", "Log lines matching a pattern.", ("pattern",))
-TRIGGERS = _metric(Counter, "aegis_log_triggers", "aegis.log_pattern triggers recorded.", ("pattern",))
-SOURCE_ERRORS = _metric(Counter, "aegis_log_source_errors", "Errors reading a log source.", ("source_type",))
+LINES = metric(Counter, "aegis_log_lines", "Log lines read, by source type.", ("source_type",))
+MATCHES = metric(Counter, "aegis_log_matches", "Log lines matching a pattern.", ("pattern",))
+TRIGGERS = metric(Counter, "aegis_log_triggers", "aegis.log_pattern triggers recorded.", ("pattern",))
+SOURCE_ERRORS = metric(Counter, "aegis_log_source_errors", "Errors reading a log source.", ("source_type",))
 
 
 class ConfigError(ValueError):

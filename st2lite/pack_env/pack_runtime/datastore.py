@@ -16,10 +16,11 @@ listed, but stored unencrypted (st2 encrypts them with its own key; st2lite does
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from .sqlite import ThreadConnections
 
 SYSTEM_SCOPE = "system"
 USER_SCOPE = "user"
@@ -66,18 +67,10 @@ class KeyValueStore:
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
-        self._local = threading.local()
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+        self._connections = ThreadConnections(self.path, _SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     @staticmethod
     def _check_scope(scope: str) -> None:

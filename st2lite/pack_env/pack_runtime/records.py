@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from .sqlite import ThreadConnections
+
 # st2's action execution statuses (st2common/constants/action.py).
 REQUESTED = "requested"
 SCHEDULED = "scheduled"
@@ -123,17 +125,10 @@ class Records:
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
-        self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
+        self._connections = ThreadConnections(self.path, _SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     # -- trigger instances -------------------------------------------------------------
 

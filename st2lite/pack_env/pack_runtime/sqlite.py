@@ -1,0 +1,30 @@
+"""One SQLite connection per thread, in WAL mode, for the datastore and the history.
+
+WAL with ``synchronous=NORMAL``: readers never block the writer, a commit survives the
+process being killed (SIGKILL), and only a power cut can lose the last commits. Several
+processes (the runtime, sensors, action workers) share the files.
+
+    connections = ThreadConnections("/tmp/history.sqlite", schema="CREATE TABLE IF NOT EXISTS t (x);")
+    connections.get().execute("INSERT INTO t VALUES (1)")
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+
+class ThreadConnections:
+    def __init__(self, path: str, schema: str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self.get().executescript(schema)
+
+    def get(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn

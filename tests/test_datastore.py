@@ -1,0 +1,87 @@
+"""st2's datastore semantics: scopes, local keys, TTL, persistence across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from st2lite.pack_env.pack_runtime.datastore import DatastoreService, KeyValueStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    return KeyValueStore(str(tmp_path / "datastore.sqlite"))
+
+
+def test_values_are_strings_and_scopes_are_separate(store):
+    store.set("aegis.mode", "monitor")
+    store.set("aegis.mode", "auto", scope="user")
+    store.set("count", 3)
+    assert store.get("aegis.mode") == "monitor"
+    assert store.get("aegis.mode", scope="user") == "auto"
+    assert store.get("count") == "3"
+    assert store.get("missing") is None
+    with pytest.raises(ValueError, match="invalid datastore scope"):
+        store.get("x", scope="global")
+
+
+def test_local_keys_are_prefixed_with_pack_and_class(store):
+    sensor = DatastoreService(store, "aegis", "LogPatternSensor")
+    action = DatastoreService(store, "aegis", "RecordIncident")
+    sensor.set_value("offset", "10")
+    action.set_value("offset", "99")
+    assert sensor.get_value("offset") == "10" and action.get_value("offset") == "99"
+    assert store.get("aegis.LogPatternSensor:offset") == "10"
+    sensor.set_value("shared", "yes", local=False)
+    assert action.get_value("shared", local=False) == "yes"
+    assert [p.name for p in sensor.list_values()] == ["aegis.LogPatternSensor:offset"]
+    assert sensor.delete_value("offset") and sensor.get_value("offset") is None
+    assert not sensor.delete_value("offset")
+
+
+def test_ttl_keys_disappear(store):
+    store.set("short", "v", ttl=1)
+    store.set("long", "v", ttl=60)
+    assert store.get("short") == "v"
+    time.sleep(1.2)
+    assert store.get("short") is None
+    assert [p.name for p in store.list()] == ["long"]
+    with pytest.raises(ValueError, match="ttl"):
+        store.set("bad", "v", ttl=0)
+
+
+def test_list_by_prefix_with_limit_and_offset(store):
+    for i in range(5):
+        store.set(f"aegis.incident.{i}", str(i))
+    store.set("other", "x")
+    assert [p.name for p in store.list(prefix="aegis.incident.", limit=2, offset=1)] == ["aegis.incident.1", "aegis.incident.2"]
+    assert len(store.list(prefix="aegis.")) == 5
+
+
+def test_set_if_absent_is_atomic_and_respects_ttl(store):
+    assert store.set_if_absent("lock", "a", ttl=1)
+    assert not store.set_if_absent("lock", "b")
+    time.sleep(1.2)
+    assert store.set_if_absent("lock", "c")
+    assert store.get("lock") == "c"
+
+
+def test_secret_values_are_masked_when_listed(store):
+    store.set("aegis.token", "s3cr3t", secret=True)
+    pair = store.get_pair("aegis.token")
+    assert pair.to_dict()["value"] == "********"
+    assert pair.to_dict(mask_secret=False)["value"] == "s3cr3t"
+
+
+def test_values_written_by_another_process_are_seen(store, tmp_path):
+    code = (
+        "import sys; sys.path.insert(0, %r);"
+        "from st2lite.pack_env.pack_runtime.datastore import KeyValueStore;"
+        "KeyValueStore(%r).set('from.child', 'hello')"
+    ) % (str(__import__("conftest").REPO), store.path)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert store.get("from.child") == "hello"
+    assert KeyValueStore(store.path).get("from.child") == "hello", "persisted, not per-process"
