@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from conftest import REPO
 
 from st2lite.pack_env.pack_runtime.datastore import DatastoreService, KeyValueStore
 
@@ -76,12 +77,12 @@ def test_secret_values_are_masked_when_listed(store):
     assert pair.to_dict(mask_secret=False)["value"] == "s3cr3t"
 
 
-def test_values_written_by_another_process_are_seen(store, tmp_path):
+def test_values_written_by_another_process_are_seen(store):
     code = (
-        "import sys; sys.path.insert(0, %r);"
+        f"import sys; sys.path.insert(0, {str(REPO)!r});"
         "from st2lite.pack_env.pack_runtime.datastore import KeyValueStore;"
-        "KeyValueStore(%r).set('from.child', 'hello')"
-    ) % (str(__import__("conftest").REPO), store.path)
+        f"KeyValueStore({store.path!r}).set('from.child', 'hello')"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert store.get("from.child") == "hello"
     assert KeyValueStore(store.path).get("from.child") == "hello", "persisted, not per-process"
