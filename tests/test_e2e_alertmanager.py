@@ -54,3 +54,13 @@ def test_two_alerts_become_two_remediate_workflows_with_stored_incidents(aegis_s
 
     triggers = json.loads(run_cli(["trigger-instance", "list", "--json", "--trigger", "aegis.alert"], env).stdout)
     assert len(triggers) == 2 and all(t["status"] == "processed" for t in triggers)
+
+    # The sensor's own counters, from its process, in the runtime's /metrics.
+    metrics = requests.get(f"http://{env['AEGIS_API_LISTEN']}/metrics", timeout=5).text
+    assert "aegis_alerts_received_total 2.0" in metrics
+    assert 'aegis_alerts_dispatched_total{status="firing"} 2.0' in metrics
+    assert 'aegis_webhook_requests_total{code="200"} 1.0' in metrics
+    bad = requests.post(url, data=b"{not json", headers={"Content-Type": "application/json"}, timeout=10)
+    assert bad.status_code == 400
+    metrics = requests.get(f"http://{env['AEGIS_API_LISTEN']}/metrics", timeout=5).text
+    assert 'aegis_webhook_requests_total{code="400"} 1.0' in metrics
