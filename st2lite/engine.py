@@ -190,6 +190,7 @@ class Runtime:
                 file=sensor.entry_point_path, class_name=sensor.class_name,
                 trigger_types={ref: tt for ref, tt in pack_rt.pack.trigger_types.items()},
                 config_file=pack_rt.config_file, poll_interval=sensor.poll_interval, extra_env=self._child_env(),
+                triggers=self._triggers_for(pack_rt.pack.trigger_types),
             )  # fmt: skip
             process = SensorProcess(
                 spec, datastore=self.settings.datastore_db, records=self.settings.history_db,
@@ -198,6 +199,20 @@ class Runtime:
             )  # fmt: skip
             process.start()
             pack_rt.sensors.append(process)
+
+    def _triggers_for(self, trigger_types: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """st2's triggers: one per distinct (type, parameters) that enabled rules ask for."""
+        triggers: dict[str, dict[str, Any]] = {}
+        for rule in self.rules:
+            if not rule.enabled or rule.trigger_type not in trigger_types:
+                continue
+            key = json.dumps([rule.trigger_type, rule.trigger_parameters], sort_keys=True)
+            pack, _, name = rule.trigger_type.partition(".")
+            triggers.setdefault(key, {
+                "id": rec.new_id(), "uid": f"trigger:{pack}:{name}:{len(triggers)}", "name": name, "pack": pack,
+                "type": rule.trigger_type, "ref": rule.trigger_type, "parameters": rule.trigger_parameters,
+            })  # fmt: skip
+        return list(triggers.values())
 
     def stop(self) -> None:
         self._stopping.set()

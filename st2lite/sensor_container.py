@@ -36,6 +36,8 @@ class SensorSpec:
     config_file: Path | None
     poll_interval: float | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Triggers (a trigger type with the parameters a rule gives it) for add_trigger().
+    triggers: list[dict] = field(default_factory=list)
 
 
 class SensorProcess:
@@ -71,6 +73,8 @@ class SensorProcess:
             cmd += ["--config", str(spec.config_file)]
         if spec.poll_interval is not None:
             cmd += ["--poll-interval", str(spec.poll_interval)]
+        if spec.triggers:
+            cmd += ["--triggers", json.dumps(spec.triggers)]
         return cmd
 
     def start(self) -> None:

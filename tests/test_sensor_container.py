@@ -69,3 +69,10 @@ def test_triggers_recorded_while_the_runtime_was_down_are_processed_at_start(mak
     runtime = make_runtime(SVCTEST, home=home)
     runtime.start(sensors=False)
     wait_for(lambda: runtime.records.list_executions(action="svctest.slow", status="succeeded"), what="the pending trigger")
+
+
+def test_sensor_gets_add_trigger_for_the_triggers_rules_use(make_runtime):
+    runtime = make_runtime(SVCTEST)
+    runtime.start()
+    seen = wait_for(lambda: runtime.store.get("svctest.TickSensor:triggers"), what="add_trigger calls")
+    assert json.loads(seen) == [{"type": "svctest.tick", "parameters": {}}]

@@ -7,7 +7,8 @@ the runtime processes it at once (it also sweeps pending ones, so a lost line lo
 nothing). SIGTERM calls ``cleanup()`` and exits; so does the end of stdin (the runtime died).
 
 Run as ``python -m pack_runtime.sensor_wrapper --pack-dir DIR --pack REF --file FILE
---class-name NAME --trigger-types JSON --config FILE --datastore FILE --records FILE``.
+--class-name NAME --trigger-types JSON --config FILE --datastore FILE --records FILE
+[--triggers JSON]``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(name, required=True)
     parser.add_argument("--config")
     parser.add_argument("--poll-interval", type=float)
+    parser.add_argument("--triggers", default="[]", help="JSON list of triggers to hand to add_trigger()")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("ST2LITE_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s [sensor {args.pack}.{args.class_name}] %(name)s: %(message)s")
@@ -100,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
     threading.Thread(target=exit_with_parent, daemon=True, name="parent-watch").start()
     sensor.setup()
+    # As st2's trigger watcher does at start: every existing trigger of this sensor's types.
+    for trigger in json.loads(args.triggers):
+        sensor.add_trigger(trigger)
     log.info("sensor set up, running")
     sensor.run()
     log.info("sensor run() returned")
