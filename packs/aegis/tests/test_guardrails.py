@@ -62,6 +62,9 @@ def test_security_signals_always_escalate():
     out = apply_guardrails(decision(target="web"), ctx)
     assert out["action"] == "escalate" and out["safety"] == "forbidden"
     assert "security" in out["reasoning"]
+    # Doing nothing is no answer to a possible intrusion either.
+    quiet = apply_guardrails(decision(action="noop", target="web", confidence=0.99), ctx)
+    assert quiet["action"] == "escalate" and "security" in quiet["reasoning"]
 
 
 def test_stateful_workloads_and_session_stores():

@@ -11,7 +11,7 @@ and says why in ``reasoning`` ("guardrail: ..."). The rules:
   (text from logs or annotations can never choose what is acted on);
 - data volumes and databases are never ``cleanup_disk`` targets; stateful workloads are
   never restarted and session stores never cleared automatically;
-- security signals always escalate;
+- security signals always escalate (a ``noop`` too);
 - a ``rollback`` needs a recorded deploy of the alerting workload before the alert;
 - a runbook of safety ``forbidden`` cited for the chosen action escalates;
 - confidence below ``diagnosis.min_confidence`` (default 0.5) escalates.
@@ -119,6 +119,9 @@ def apply_guardrails(
     action = d["action"]
     if action not in ACTIONS:
         reasons.append(f"action {action!r} is not in the catalogue")
+    elif action == "noop" and security_signal(ctx):
+        # Doing nothing about a possible intrusion is a decision for a human too.
+        reasons.append(f"security signal ({security_signal(ctx)}) always escalates")
     elif action in ACTING:
         if not d["target"] or d["target"] not in label_values:
             reasons.append(f"target {d['target']!r} is not one of the alert's label values")
