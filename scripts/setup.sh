@@ -11,7 +11,9 @@ export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 if [[ "${1:-}" == "--services" ]]; then
   packages=(prometheus-alertmanager rabbitmq-server)
   missing=()
-  for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in "${packages[@]}"; do
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
+  done
   if (( ${#missing[@]} )); then
     echo "installing Debian packages: ${missing[*]}" >&2
     SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
