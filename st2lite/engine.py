@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from .pack_env.pack_runtime.datastore import KeyValueStore
 from .pack_env.pack_runtime.records import Records
 from .pack_processes import WorkerPool
 from .params import ParameterValidationError, mask_secrets, merged_parameter_schema, validate_parameters
+from .policies import ExecutionRequest, PolicyEngine
 from .sensor_container import SensorProcess, SensorSpec
 from .settings import Settings
 from .templating import RenderError, build_context, get_cast, render_action_parameters, render_template
@@ -109,6 +110,8 @@ class Runtime:
         self._done_lock = threading.Lock()
         self.started_at: float | None = None
         self._load_packs()
+        #: The action policies of the loaded packs (``policies.describe()`` lists them).
+        self.policies = PolicyEngine.from_packs((p.pack for p in self.packs.values()), resubmit=self._resubmit)
 
     # -- packs -------------------------------------------------------------------------
 
@@ -216,6 +219,9 @@ class Runtime:
 
     def stop(self) -> None:
         self._stopping.set()
+        left = self.policies.close()
+        if left:
+            LOG.warning("%d delayed execution(s) not started before stop (abandoned at next start): %s", len(left), ", ".join(left))
         self._trigger_queue.put(None)
         for pack_rt in self.packs.values():
             for sensor in pack_rt.sensors:
@@ -345,34 +351,74 @@ class Runtime:
         schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
         params = validate_parameters(schema, parameters)
         ex_id = rec.new_id()
+        full_context = {"user": DEFAULT_USER, **(context or {})}
         self.records.create_execution(
             # Recorded as given (defaults left out), secrets masked, as st2 shows them.
-            action.ref, action.runner_type, mask_secrets(schema, {k: params[k] for k in parameters if k in params}), context={"user": DEFAULT_USER, **(context or {})},
+            action.ref, action.runner_type, mask_secrets(schema, {k: params[k] for k in parameters if k in params}), context=full_context,
             parent=parent, task_name=task_name, rule=rule, trigger_instance_id=trigger_instance_id, execution_id=ex_id,
         )  # fmt: skip
         with self._done_lock:
             self._done[ex_id] = threading.Event()
         future: Future = Future()
-        self._spawn(self._run_execution, f"execution-{ex_id}", ex_id, action, params, future)
+        request = ExecutionRequest(ex_id, action.ref, dict(parameters), params, full_context, parent, rule, trigger_instance_id)
+
+        def start() -> None:
+            if not self._stopping.is_set():  # a delayed one freed during stop stays delayed
+                self._spawn(self._run_execution, f"execution-{ex_id}", request, action, params, future)
+
+        # Action policies (st2's scheduler): run now, wait for a concurrency slot, or cancel.
+        admission = self.policies.before_run(
+            request, start, on_delayed=lambda: self.records.update_execution(ex_id, status=rec.DELAYED)
+        )
+        if admission.status == rec.CANCELED:
+            self._finish(request, rec.CANCELED, admission.result, future, 0.0)
+        elif admission.status == rec.SCHEDULED:
+            start()
         return ex_id, future
 
-    def _run_execution(self, ex_id: str, action: ActionMeta, params: dict[str, Any], future: Future) -> None:
+    def _run_execution(self, request: ExecutionRequest, action: ActionMeta, params: dict[str, Any], future: Future) -> None:
+        ex_id = request.id
         started = time.monotonic()
         status, result = rec.FAILED, None
         try:
+            if not future.set_running_or_notify_cancel():
+                # Its workflow was canceled while it waited for a slot: it never runs.
+                status, result = rec.CANCELED, {"error": "canceled before it started"}
+                return
             self.records.update_execution(ex_id, status=rec.RUNNING)
             status, result = self._run_with_runner(ex_id, action, params)
         except Exception as exc:
             LOG.exception("execution %s of %s crashed", ex_id, action.ref)
             status, result = rec.FAILED, {"error": f"{type(exc).__name__}: {exc}"}
         finally:
-            self.records.update_execution(ex_id, status=status, result=result if result is not None else {})
-            self.metrics.execution_finished(action.ref, status, time.monotonic() - started)
+            self._finish(request, status, result, future, time.monotonic() - started)
+
+    def _finish(self, request: ExecutionRequest, status: str, result: Any, future: Future, seconds: float) -> None:
+        """Record how an execution ended, apply post-run policies, then wake its waiters."""
+        self.records.update_execution(request.id, status=status, result=result if result is not None else {})
+        self.metrics.execution_finished(request.action, status, seconds)
+        try:
+            # Before waking waiters: a retry is on record when wait() returns.
+            self.policies.after_run(request, status)
+        except Exception:
+            LOG.exception("post-run policies of execution %s failed", request.id)
+        try:
             future.set_result((status, result))
-            with self._done_lock:
-                event = self._done.pop(ex_id, None)
-            if event:
-                event.set()
+        except InvalidStateError:  # canceled by its workflow, which no longer waits for it
+            pass
+        with self._done_lock:
+            event = self._done.pop(request.id, None)
+        if event:
+            event.set()
+
+    def _resubmit(self, request: ExecutionRequest, context: dict[str, Any]) -> str | None:
+        """Re-run an execution as a new one (st2's retry policy): same parameters, new context."""
+        if self._stopping.is_set():
+            return None
+        return self.execute(
+            request.action, dict(request.parameters), rule=request.rule,
+            trigger_instance_id=request.trigger_instance_id, context=context,
+        )  # fmt: skip
 
     def _run_with_runner(self, ex_id: str, action: ActionMeta, params: dict[str, Any]) -> tuple[str, Any]:
         runner = action.runner_type
