@@ -363,8 +363,7 @@ class Runtime:
         request = ExecutionRequest(ex_id, action.ref, dict(parameters), params, full_context, parent, rule, trigger_instance_id)
 
         def start() -> None:
-            if not self._stopping.is_set():  # a delayed one freed during stop stays delayed
-                self._spawn(self._run_execution, f"execution-{ex_id}", request, action, params, future)
+            self._spawn(self._run_execution, f"execution-{ex_id}", request, action, params, future)
 
         # Action policies (st2's scheduler): run now, wait for a concurrency slot, or cancel.
         admission = self.policies.before_run(

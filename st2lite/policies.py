@@ -179,7 +179,7 @@ Policy = ConcurrencyPolicy | RetryPolicy
 
 
 def _integer(meta: PolicyMeta, name: str, default: int | None, minimum: int) -> int:
-    value = meta.parameters.get(name, default)
+    value = (meta.parameters or {}).get(name, default)
     if value is None:
         raise PolicyError(f"policy {meta.ref}: parameter {name!r} is required")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -348,6 +348,9 @@ class PolicyEngine:
             if full.action == "cancel":
                 LOG.info("execution %s canceled: %s", request.id, message)
                 return Admission(CANCELED, full.ref, f"canceled by policy {full.ref}: {message}")
+            if self._closed:
+                # Nothing would ever start it: say so rather than leave it waiting.
+                return Admission(CANCELED, full.ref, f"canceled: the runtime is stopping and {message}")
             on_delayed()
             self._waiting.append(_Waiter(request, keys, start))
             LOG.info("execution %s delayed: %s", request.id, message)
@@ -367,24 +370,31 @@ class PolicyEngine:
         called here). A retry is resubmitted here when its policy has no delay, so it is
         recorded before whoever waits on this execution wakes up; else after ``delay``.
         """
-        started: list[_Waiter] = []
-        with self._lock:
-            keys = self._held.pop(request.id, None)
-            if keys:
-                self._in_use.subtract(keys)
-                self._in_use = +self._in_use  # drop keys no execution holds any more
-                started = self._admit_waiting()
-        for waiter in started:
+        started: list[str] = []
+        ready = self._release(request.id)
+        while ready:
+            waiter = ready.pop(0)
             try:
                 waiter.start()
+                started.append(waiter.request.id)
             except Exception:
                 LOG.exception("delayed execution %s could not be started", waiter.request.id)
-                self.after_run(waiter.request, FAILED)
+                ready.extend(self._release(waiter.request.id))  # its slots go to the next in line
         for policy in self._retry.get(request.action, ()):
             context = policy.retry_context(request, status)
             if context is not None:
                 self._schedule_retry(policy, request, context)
-        return [w.request.id for w in started]
+        return started
+
+    def _release(self, ex_id: str) -> list[_Waiter]:
+        """Free the slots ``ex_id`` holds; return the delayed executions that now have theirs."""
+        with self._lock:
+            keys = self._held.pop(ex_id, None)
+            if not keys:
+                return []
+            self._in_use.subtract(keys)
+            self._in_use = +self._in_use  # drop keys no execution holds any more
+            return self._admit_waiting()
 
     def _admit_waiting(self) -> list[_Waiter]:
         # Oldest first; a waiter whose slots are not all free stays, later ones may pass it
@@ -436,7 +446,11 @@ class PolicyEngine:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> list[str]:
-        """Stop starting delayed executions and pending retries; return the ids left delayed."""
+        """Stop starting delayed executions and pending retries; return the ids left delayed.
+
+        From then on an execution a full ``delay`` policy would hold is canceled instead:
+        nothing would start it.
+        """
         with self._lock:
             self._closed = True
             timers, self._timers = self._timers, set()

@@ -277,6 +277,9 @@ def test_delayed_executions_start_in_arrival_order():
     assert engine.occupancy() == {"p.c": {"held": 2, "delayed": 1}}
     assert engine.close() == ["5"]
     assert engine.after_run(request("3"), "succeeded") == [], "nothing starts after close"
+    engine.before_run(request("6"), start=lambda: None, on_delayed=lambda: None)  # takes the freed slot
+    late = engine.before_run(request("7"), start=lambda: None, on_delayed=lambda: None)
+    assert late.status == "canceled" and "stopping" in late.message, "never left waiting for nothing"
 
 
 def test_threshold_holds_under_many_threads():
@@ -356,3 +359,17 @@ def test_aegis_diagnose_is_bounded_by_its_concurrency_policy():
     assert {"ref": "aegis.diagnose_concurrency", "policy_type": "action.concurrency", "resource_ref": "aegis.diagnose",
             "threshold": 4, "action": "delay"} in engine.describe()  # fmt: skip
     assert engine.rejected == []
+
+
+def test_a_delayed_execution_that_cannot_start_passes_its_slot_on():
+    engine = PolicyEngine([meta("c", "action.concurrency", {"threshold": 1})])
+    started = []
+
+    def broken() -> None:
+        raise RuntimeError("no thread for you")
+
+    assert engine.before_run(request("0"), start=lambda: None, on_delayed=lambda: None).status == "scheduled"
+    engine.before_run(request("1"), start=broken, on_delayed=lambda: None)
+    engine.before_run(request("2"), start=lambda: started.append("2"), on_delayed=lambda: None)
+    assert engine.after_run(request("0"), "succeeded") == ["2"]
+    assert started == ["2"] and engine.occupancy() == {"p.c": {"held": 1, "delayed": 0}}
