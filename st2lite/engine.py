@@ -11,7 +11,8 @@ orquesta with the real conductor, noop), workflow engine and execution history.
 
 Supported runners: ``python-script``, ``orquesta``, ``noop``; the built-in ``core`` pack
 has ``core.noop`` and ``core.echo``. Any other runner type fails its executions with a
-clear error (st2lite runs no shell, remote or HTTP runners).
+clear error (st2lite runs no shell, remote or HTTP runners). The packs' action policies
+(concurrency, retry: ``st2lite.policies``) apply to every execution, tasks included.
 """
 
 from __future__ import annotations
