@@ -218,7 +218,13 @@ class Runtime:
             })  # fmt: skip
         return list(triggers.values())
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop taking work, let running executions finish for up to ``grace`` seconds, stop.
+
+        Sensors stop first (a webhook then refuses connections and Alertmanager retries
+        later); what was already recorded but not processed stays pending for the next
+        start. Executions still running after ``grace`` are marked abandoned at the next start.
+        """
         self._stopping.set()
         left = self.policies.close()
         if left:
@@ -227,10 +233,26 @@ class Runtime:
         for pack_rt in self.packs.values():
             for sensor in pack_rt.sensors:
                 sensor.stop()
-            if pack_rt.pool:
-                pack_rt.pool.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        self._drain(grace)
+        for pack_rt in self.packs.values():
+            if pack_rt.pool:
+                pack_rt.pool.close()
+
+    def _drain(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while True:
+            with self._done_lock:
+                running = list(self._done)
+            if not running:
+                return
+            if time.monotonic() >= deadline:
+                LOG.warning("stopping with %d execution(s) still running (abandoned at next start): %s",
+                            len(running), ", ".join(running))
+                return
+            LOG.info("waiting for %d running execution(s) to finish", len(running))
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def _spawn(self, target: Any, name: str, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)

@@ -66,6 +66,6 @@ def serve(settings: Settings) -> int:
     LOG.info("st2lite is running with packs: %s", ", ".join(sorted(runtime.packs)) or "(none)")
     stop.wait()
     server.shutdown()
-    runtime.stop()
+    runtime.stop(grace=settings.shutdown_grace)
     LOG.info("stopped")
     return 0

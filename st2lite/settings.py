@@ -7,6 +7,7 @@
 | AEGIS_VIRTUALENVS   | ``$AEGIS_HOME/virtualenvs``          | one virtualenv per pack               |
 | AEGIS_API_LISTEN    | ``127.0.0.1:9181``                   | ``/metrics`` and ``/healthz``         |
 | AEGIS_WORKERS       | ``2``                                | warm python-action workers per pack   |
+| AEGIS_SHUTDOWN_GRACE| ``30``                               | seconds running executions get to finish on SIGTERM |
 
     >>> settings = Settings.from_env()
     >>> settings.history_db.name
@@ -43,6 +44,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 9181
     workers_per_pack: int = 2
+    shutdown_grace: float = 30.0
     config_dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,7 @@ class Settings:
         venvs = Path(overrides.pop("virtualenvs_dir", None) or env.get("AEGIS_VIRTUALENVS") or home / "virtualenvs")
         host, port = _parse_listen(env.get("AEGIS_API_LISTEN", "127.0.0.1:9181"))
         workers = int(env.get("AEGIS_WORKERS", "2"))
+        grace = float(env.get("AEGIS_SHUTDOWN_GRACE", "30"))
         settings = cls(
             home=home,
             packs_dir=packs_dir.resolve(),
@@ -63,6 +66,7 @@ class Settings:
             api_host=host,
             api_port=port,
             workers_per_pack=workers,
+            shutdown_grace=grace,
         )
         for key, value in overrides.items():
             setattr(settings, key, value)

@@ -132,3 +132,15 @@ def test_trigger_instance_list(service_env):
     listed = json.loads(run_cli(["trigger-instance", "list", "--json"], service_env).stdout)
     assert [t["id"] for t in listed] == [ti] and listed[0]["payload"] == {"n": 9}
     assert "svctest.tick" in run_cli(["trigger-instance", "list"], service_env).stdout
+
+
+def test_sigterm_lets_a_running_workflow_finish(service_env):
+    service_env["AEGIS_SHUTDOWN_GRACE"] = "20"
+    proc = start_service(service_env)
+    fire(service_env, {"n": 4, "sleep": 2})
+    wait_for(lambda: [e for e in executions(service_env, "--all") if e["status"] == "running" and e["action"] == "svctest.sleep"])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    (workflow,) = executions(service_env, "--action", "svctest.slow")
+    assert workflow["status"] == "succeeded" and workflow["result"]["output"] == {"n": 4, "slept": 2}
+    assert "waiting for" in proc.log_file.read_text()
