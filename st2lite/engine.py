@@ -136,6 +136,10 @@ class Runtime:
             fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(config, fh)
+            for action in pack.actions.values():
+                if action.runner_type not in SUPPORTED_RUNNERS:
+                    LOG.warning("action %s uses runner %s, which st2lite does not run (supported: %s); its "
+                                "executions will fail", action.ref, action.runner_type, ", ".join(SUPPORTED_RUNNERS))
             self.packs[pack.ref] = PackRuntime(pack=pack, config=config, config_file=config_file)
             self.actions.update(pack.actions)
             self.rules.extend(pack.rules)

@@ -132,3 +132,11 @@ def test_unknown_action_is_a_clear_error(runtime):
 
     with pytest.raises(ParameterValidationError, match="'svctest.nope' is not registered"):
         runtime.execute("svctest.nope", {})
+
+
+def test_a_runner_st2lite_does_not_run_fails_with_a_clear_error(runtime):
+    record = run(runtime, "svctest.uptime")
+    assert record["status"] == "failed"
+    assert record["result"]["error"] == (
+        "runner 'local-shell-cmd' is not supported by st2lite (supported: python-script, orquesta, noop)"
+    )
