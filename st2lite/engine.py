@@ -325,7 +325,7 @@ class Runtime:
             action_context={"user": DEFAULT_USER, "pack": rule.pack, "rule": rule.ref, "trigger_instance": ti["id"]},
             config_context=pack_rt.config if pack_rt else {},
         )  # fmt: skip
-        schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+        schema = self.parameter_schema(action)
         params = render_action_parameters(rule.action_parameters, schema, context)
         return self.execute(
             action.ref, params, rule=rule.ref, trigger_instance_id=ti["id"],
@@ -342,10 +342,14 @@ class Runtime:
             raise ParameterValidationError(f"action {ref!r} is disabled")
         return action
 
+    @staticmethod
+    def parameter_schema(action: ActionMeta) -> dict[str, Any]:
+        """The action's parameters over its runner's, as st2 merges them."""
+        return merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+
     def cast_cli_parameters(self, action_ref: str, parameters: dict[str, Any]) -> dict[str, Any]:
         """Cast ``key=value`` strings by the action's parameter types, as st2's CLI does."""
-        action = self._action(action_ref)
-        schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+        schema = self.parameter_schema(self._action(action_ref))
         cast_params = {}
         for name, value in parameters.items():
             cast = get_cast((schema.get(name) or {}).get("type"))
@@ -375,7 +379,7 @@ class Runtime:
         parent: str | None, task_name: str | None, context: dict[str, Any] | None,
     ) -> tuple[str, Future]:  # fmt: skip
         action = self._action(action_ref)
-        schema = merged_parameter_schema(RUNNER_PARAMETERS.get(action.runner_type, {}), action.parameters)
+        schema = self.parameter_schema(action)
         params = validate_parameters(schema, parameters)
         ex_id = rec.new_id()
         full_context = {"user": DEFAULT_USER, **(context or {})}
