@@ -29,7 +29,7 @@ from typing import Any
 
 from .settings import Settings
 
-STATUS_COLUMNS = ("id", "action", "status", "start_timestamp", "end_timestamp", "rule")
+STATUS_COLUMNS = ("id", "action", "user", "status", "start_timestamp", "end_timestamp", "rule")
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -78,7 +78,8 @@ def cmd_execution(args: argparse.Namespace, settings: Settings) -> int:
                 row["children"] = [c["id"] for c in records.list_executions(parent=row["id"], limit=10_000, newest_first=False)]
             print(json.dumps(rows, indent=2, default=str))
             return 0
-        view = [{**r, "status": _elapsed(r), "+": "+" if records.list_executions(parent=r["id"], limit=1) else ""} for r in rows]
+        view = [{**r, "status": _elapsed(r), "user": (r["context"] or {}).get("user"),
+                 "+": "+" if records.list_executions(parent=r["id"], limit=1) else ""} for r in rows]
         print_table(view, ["+", *STATUS_COLUMNS])
         return 0
     record = records.get_execution(args.id)
