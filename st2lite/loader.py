@@ -338,6 +338,14 @@ class _Loader:
             return default
         return value
 
+    def first_definition(self, seen: dict[str, Path], ref: str, path: Path, field_path: str, kind: str) -> bool:
+        """Remember where ``ref`` is defined; a second definition is a problem and is skipped."""
+        if ref in seen:
+            self.problem(path, field_path, f'duplicate {kind} "{ref}" (also in {self.pack.relative(seen[ref])})')
+            return False
+        seen[ref] = path
+        return True
+
     def pack_field(self, path: Path, content: dict[str, Any]) -> bool:
         """st2's registrars fill in a missing ``pack`` and refuse one naming another pack."""
         value = content.get("pack")
@@ -372,12 +380,8 @@ class _Loader:
             if name is None or runner_type is None or not pack_ok:
                 continue
             ref = f"{self.pack.ref}.{name}"
-            if ref in seen:
-                self.problem(
-                    path, "name", f'duplicate action "{ref}" (also in {self.pack.relative(seen[ref])})'
-                )
+            if not self.first_definition(seen, ref, path, "name", "action"):
                 continue
-            seen[ref] = path
             timeout_param = parameters.get("timeout")
             timeout = None
             if isinstance(timeout_param, dict) and isinstance(timeout_param.get("default"), int):
@@ -460,12 +464,8 @@ class _Loader:
             if class_name is None or entry_point is None or not pack_ok:
                 continue
             ref = f"{self.pack.ref}.{class_name}"
-            if ref in seen:
-                self.problem(
-                    path, "class_name", f'duplicate sensor "{ref}" (also in {self.pack.relative(seen[ref])})'
-                )
+            if not self.first_definition(seen, ref, path, "class_name", "sensor"):
                 continue
-            seen[ref] = path
             self.pack.sensors.append(
                 SensorMeta(
                     ref=ref,
@@ -534,12 +534,8 @@ class _Loader:
             if name is None or trigger_type is None or action_ref is None or not pack_ok:
                 continue
             ref = f"{self.pack.ref}.{name}"
-            if ref in seen:
-                self.problem(
-                    path, "name", f'duplicate rule "{ref}" (also in {self.pack.relative(seen[ref])})'
-                )
+            if not self.first_definition(seen, ref, path, "name", "rule"):
                 continue
-            seen[ref] = path
             self.pack.rules.append(
                 RuleMeta(
                     ref=ref,
@@ -571,12 +567,8 @@ class _Loader:
             if name is None or action_ref is None or not pack_ok:
                 continue
             ref = f"{self.pack.ref}.{name}"
-            if ref in seen:
-                self.problem(
-                    path, "name", f'duplicate alias "{ref}" (also in {self.pack.relative(seen[ref])})'
-                )
+            if not self.first_definition(seen, ref, path, "name", "alias"):
                 continue
-            seen[ref] = path
             self.pack.aliases.append(
                 AliasMeta(ref, name, self.pack.ref, action_ref, formats, enabled, content, path)
             )
@@ -593,12 +585,8 @@ class _Loader:
             if name is None or resource_ref is None or policy_type is None or not pack_ok:
                 continue
             ref = f"{self.pack.ref}.{name}"
-            if ref in seen:
-                self.problem(
-                    path, "name", f'duplicate policy "{ref}" (also in {self.pack.relative(seen[ref])})'
-                )
+            if not self.first_definition(seen, ref, path, "name", "policy"):
                 continue
-            seen[ref] = path
             self.pack.policies.append(
                 PolicyMeta(
                     ref, name, self.pack.ref, resource_ref, policy_type, parameters, enabled, content, path
