@@ -455,16 +455,11 @@ class WorkflowHost:
         completed_inline = False
         for task in next_tasks:
             task_spec = task["spec"]
-            if getattr(task_spec, "action", None) is None and not task_spec.has_items():
-                LOG.debug('task "%s" (route %s) has no action and succeeds', task["id"], task["route"])
-                conductor.update_task_state(
-                    task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED)
-                )
-                self._after_task_update(task["id"], task["route"])
-                completed_inline = True
-                continue
-            if task_spec.has_items() and task["items_count"] == 0:
-                LOG.debug('task "%s" (route %s) has no items and succeeds', task["id"], task["route"])
+            no_action = getattr(task_spec, "action", None) is None and not task_spec.has_items()
+            no_items = task_spec.has_items() and task["items_count"] == 0
+            if no_action or no_items:
+                LOG.debug('task "%s" (route %s) has no %s and succeeds', task["id"], task["route"],
+                          "action" if no_action else "items")
                 conductor.update_task_state(
                     task["id"], task["route"], events.ActionExecutionEvent(statuses.SUCCEEDED)
                 )
