@@ -531,6 +531,19 @@ def _search(settings: KnowledgeSettings, text: str, k: int) -> list[Hit]:
     return hits
 
 
+OFFLINE_HITS = 48  # the offline diagnoser weighs many runbooks; the LLM prompt gets the best few
+LLM_HITS = 8
+
+
+def _retrieve(settings: KnowledgeSettings, ctx: Context) -> list[Hit]:
+    """Runbooks and incidents for this context; none (and a warning) when retrieval is down."""
+    try:
+        return _search(settings, retrieval_query(ctx), k=OFFLINE_HITS)
+    except KnowledgeError as exc:
+        LOG.warning("retrieval unavailable, deciding on signals alone: %s", exc)
+        return []
+
+
 def diagnose_offline(
     context: dict[str, Any] | Context,
     config: dict[str, Any] | None = None,
@@ -559,11 +572,7 @@ def diagnose_offline(
                          "Nothing is broken that an action could fix.", "safe")
 
     if hits is None:
-        try:
-            hits = _search(settings, retrieval_query(ctx), k=48)
-        except KnowledgeError as exc:
-            LOG.warning("retrieval unavailable, deciding on signals alone: %s", exc)
-            hits = []
+        hits = _retrieve(settings, ctx)
     try:
         books = runbooks_for(settings)
     except KnowledgeError as exc:
@@ -736,14 +745,14 @@ def _finish(action: str, target: str, root_cause: str, confidence: float, eviden
 
 
 def _cross_check_injection(decision: dict[str, Any], ctx: Context, config: dict[str, Any] | None,
-                           settings: KnowledgeSettings) -> dict[str, Any]:
+                           settings: KnowledgeSettings, hits: list[Hit]) -> dict[str, Any]:
     """When logs/annotations contain instruction-like text, an LLM's acting decision must
     agree with the offline reading of the same context; otherwise a human decides."""
     from guardrails import injection_suspected
 
     if decision.get("action") not in ACTING or not injection_suspected(ctx):
         return decision
-    offline = diagnose_offline(ctx, config, settings=settings)
+    offline = diagnose_offline(ctx, config, settings=settings, hits=hits)
     if offline["action"] == decision["action"]:
         return decision
     return {**decision, "action": "escalate", "safety": "caution",
@@ -777,18 +786,15 @@ def diagnose(
     else:
         from llm import LLMError, diagnose_llm
 
+        # One search serves both: the prompt's top hits, and the offline fallback's.
+        hits = _retrieve(settings, ctx)
         try:
-            hits = _search(settings, retrieval_query(ctx), k=8)
-        except KnowledgeError as exc:
-            LOG.warning("retrieval unavailable for the LLM prompt: %s", exc)
-            hits = []
-        try:
-            decision = diagnose_llm(ctx, config, hits=hits, settings=settings)
+            decision = diagnose_llm(ctx, config, hits=hits[:LLM_HITS], settings=settings)
             path = "llm"
-            decision = _cross_check_injection(decision, ctx, config, settings)
+            decision = _cross_check_injection(decision, ctx, config, settings, hits)
         except LLMError as exc:
             LOG.warning("LLM diagnosis unusable, falling back to offline: %s", exc)
-            decision = diagnose_offline(ctx, config, settings=settings)
+            decision = diagnose_offline(ctx, config, settings=settings, hits=hits)
             decision["reasoning"] = f"[LLM unusable: {exc}] " + decision["reasoning"]
     decision = apply_guardrails(decision, ctx, config, settings=settings)
     LOG.info("diagnosis %s via %s in %.1f ms", decision["action"], path, (time.perf_counter() - started) * 1000)
