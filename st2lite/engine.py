@@ -106,7 +106,7 @@ class Runtime:
         self.trigger_types: dict[str, dict[str, Any]] = {}
         self._trigger_queue: queue.Queue[str | None] = queue.Queue()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._trigger_processor: threading.Thread | None = None
         self._done: dict[str, threading.Event] = {}
         self._done_lock = threading.Lock()
         self.started_at: float | None = None
@@ -180,7 +180,7 @@ class Runtime:
         if abandoned:
             LOG.warning("marked %d execution(s) interrupted by a previous stop as abandoned: %s", len(abandoned), ", ".join(abandoned))
         self.started_at = time.time()
-        self._spawn(self._process_triggers, "trigger-processor")
+        self._trigger_processor = self._spawn(self._process_triggers, "trigger-processor")
         for pack_rt in self.packs.values():
             if any(a.runner_type == "python-script" for a in pack_rt.pack.actions.values()):
                 self._pool(pack_rt).warm_up()
@@ -237,8 +237,8 @@ class Runtime:
         for pack_rt in self.packs.values():
             for sensor in pack_rt.sensors:
                 sensor.stop()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        if self._trigger_processor is not None:
+            self._trigger_processor.join(timeout=5)
         self._drain(grace)
         for pack_rt in self.packs.values():
             if pack_rt.pool:
@@ -261,8 +261,6 @@ class Runtime:
     def _spawn(self, target: Any, name: str, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
-        if name == "trigger-processor":
-            self._threads.append(thread)
         return thread
 
     def health(self) -> dict[str, Any]:
