@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
@@ -57,7 +57,7 @@ def test_real_alertmanager_fire_repeat_resolve(tmp_path):
         found = [ti["payload"] for ti in reversed(records.list_trigger_instances("aegis.alert", limit=1000))]
         return [p for p in found if status is None or p["status"] == status]
 
-    started = datetime.now(UTC).replace(microsecond=0)
+    started = datetime.now(timezone.utc).replace(microsecond=0)
     pushed = [
         {"labels": {"alertname": "AegisTestDown", "instance": f"db-{i}:9100", "severity": "critical"},
          "annotations": {"summary": f"db-{i} is down"}, "startsAt": rfc3339(started),
@@ -91,7 +91,7 @@ def test_real_alertmanager_fire_repeat_resolve(tmp_path):
             assert sorted(p["labels"]["instance"] for p in remediations) == ["db-1:9100", "db-2:9100"]
 
             # Resolve: same labels and startsAt, endsAt in the past.
-            ended = rfc3339(datetime.now(UTC) - timedelta(seconds=1))
+            ended = rfc3339(datetime.now(timezone.utc) - timedelta(seconds=1))
             am.post_alerts([{**a, "endsAt": ended} for a in pushed])
             resolved = wait_for(lambda: len(alerts("resolved")) >= 2 and alerts("resolved"), 20, "resolved triggers", am)
 

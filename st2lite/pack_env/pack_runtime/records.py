@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .sqlite import ThreadConnections
@@ -109,7 +109,7 @@ def new_id() -> str:
 
 def utc_now() -> str:
     """Now as RFC 3339 with microseconds, the way st2 prints timestamps."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dumps(value: Any) -> str:

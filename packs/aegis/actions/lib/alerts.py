@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 SUPPORTED_VERSION = "4"
@@ -115,7 +115,7 @@ def parse_time(value: str) -> datetime:
     iso = f"{match.group(1)}-{match.group(2)}-{match.group(3)}T{match.group(4)}:{match.group(5)}:{match.group(6)}.{frac}"
     iso += "+00:00" if tz == "Z" else tz
     stamp = datetime.fromisoformat(iso)
-    return stamp.astimezone(UTC)
+    return stamp.astimezone(timezone.utc)
 
 
 def _check_string_map(value: Any, what: str) -> str | None:

@@ -42,7 +42,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from knowledge import (
@@ -99,7 +99,7 @@ class Context:
 def parse_time(value: Any, what: str) -> datetime:
     """RFC 3339 (Alertmanager sends nanoseconds; Python keeps microseconds)."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if not isinstance(value, str) or not value.strip():
         raise DiagnosisInputError(f"{what} must be an RFC 3339 timestamp, got {value!r}")
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
@@ -108,7 +108,7 @@ def parse_time(value: Any, what: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise DiagnosisInputError(f"{what} is not an RFC 3339 timestamp: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def normalize_context(context: Any) -> Context:
@@ -137,7 +137,7 @@ def normalize_context(context: Any) -> Context:
     if not isinstance(metrics, dict):
         raise DiagnosisInputError("context.metrics must be an object")
     starts = alert.get("startsAt")
-    starts_at = parse_time(starts, "alert.startsAt") if starts else datetime.now(UTC)
+    starts_at = parse_time(starts, "alert.startsAt") if starts else datetime.now(timezone.utc)
     return Context(
         alert=alert,
         labels={str(k): str(v) for k, v in labels.items()},
