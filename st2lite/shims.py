@@ -1,4 +1,5 @@
-"""Compatibility shims that let orquesta 1.2.0 (st2's conductor) run on Python 3.11, in threads.
+"""Compatibility shims that let orquesta 1.2.0 (st2's conductor) run on Python 3.11, in
+threads, with its expressions confined to data.
 
 Call :func:`apply` before anything imports ``orquesta`` (``st2lite.workflow`` does)::
 
@@ -8,8 +9,8 @@ Call :func:`apply` before anything imports ``orquesta`` (``st2lite.workflow`` do
     from orquesta import conducting  # now safe
 
 ``apply()`` is idempotent and thread-safe; calling it again is a cheap no-op. It adds names
-that Python removed, rewrites two regular expressions and serializes YAQL parsing; it
-changes no behaviour that already works.
+that Python removed, rewrites two regular expressions, serializes YAQL parsing and sandboxes
+expressions; it changes no behaviour a workflow that only handles data relies on.
 
 Why each shim exists, and when it can go:
 
@@ -41,21 +42,38 @@ Why each shim exists, and when it can go:
     The engine is wrapped so that parsing is serialized; evaluation of a parsed statement
     stays concurrent. This one is about threads, not Python 3.11: it goes only if st2lite
     runs each workflow in its own process or yaql's engine becomes re-entrant.
+
+(e) Defence in depth, not compatibility: orquesta renders Jinja expressions with a plain
+    ``jinja2.Environment``, in which ``{{ lipsum.__globals__.os.popen('id').read() }}`` runs a
+    command; st2 itself does not sandbox orquesta either (its own parameter templates use
+    ``SandboxedEnvironment``, orquesta's do not). The evaluator's environment is replaced by a
+    ``jinja2.sandbox.SandboxedEnvironment`` with the same options and orquesta's functions
+    (no ``_``-prefixed attributes, no unsafe callables, ``range`` bounded), and an expression
+    whose result is not data (a function, a module, any Python object) fails. The real fix is
+    that workflows never get untrusted text as an expression (their inputs are identifiers);
+    this stays as long as orquesta's environment is unsandboxed.
+
+(f) The same for YAQL: its lexer already refuses ``_``-prefixed names, it reaches no Python
+    attribute of plain data (``yaqlized`` access needs objects marked for it, and the context
+    holds only data) and delegates are off, but ``def()`` returns a yaql ``Context``. An
+    expression whose result is not data fails, so no Python object enters a workflow's
+    context, its task inputs or its output.
 """
 
 from __future__ import annotations
 
 import collections
 import collections.abc
+import datetime
 import fractions
 import math
 import threading
 from typing import Any
 
-__all__ = ["apply", "SHIMS"]
+__all__ = ["apply", "is_data", "SHIMS"]
 
 #: Names of the individual shims, in the order ``apply()`` installs them.
-SHIMS = ("collections_abc", "fractions_gcd", "inline_params_regex", "yaql_parser_lock")
+SHIMS = ("collections_abc", "fractions_gcd", "inline_params_regex", "yaql_parser_lock", "jinja_sandbox", "yaql_data_only")
 
 _lock = threading.Lock()
 _applied: set[str] = set()
@@ -114,11 +132,70 @@ def _shim_yaql_parser_lock() -> None:
         yql.YAQLEvaluator._engine = _SerializedYaqlEngine(yql.YAQLEvaluator._engine)
 
 
+#: What an expression may evaluate to: JSON's types, plus what YAQL's own functions return
+#: (sets from ``keys()``/``toSet()``, tuples, datetimes).
+_SCALARS = (str, bool, int, float, type(None), datetime.datetime, datetime.date, datetime.timedelta)
+
+
+def is_data(value: Any, _depth: int = 0) -> bool:
+    """True when ``value`` is made only of data (no function, module, or other Python object)."""
+    if isinstance(value, _SCALARS):
+        return True
+    if _depth > 200:
+        return False
+    if isinstance(value, collections.abc.Mapping):
+        return all(is_data(k, _depth + 1) and is_data(v, _depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(is_data(v, _depth + 1) for v in value)
+    return False
+
+
+def _results_are_data(evaluator: Any, error: type[Exception]) -> None:
+    """Make ``evaluator.evaluate`` refuse results that are not data."""
+    original = evaluator.evaluate.__func__
+    if getattr(original, "_st2lite_data_only", False):
+        return
+
+    def evaluate(cls: Any, text: Any, data: Any = None) -> Any:
+        result = original(cls, text, data)
+        if not is_data(result):
+            raise error(
+                f"Unable to evaluate expression '{text}'. The result is a {type(result).__name__},"
+                " not data (st2lite confines expressions to data)."
+            )
+        return result
+
+    evaluate._st2lite_data_only = True  # type: ignore[attr-defined]
+    evaluator.evaluate = classmethod(evaluate)
+
+
+def _shim_jinja_sandbox() -> None:
+    import jinja2
+    import jinja2.sandbox
+    from orquesta.expressions import jinja as orquesta_jinja
+
+    evaluator = orquesta_jinja.JinjaEvaluator
+    if not isinstance(evaluator._jinja_env, jinja2.sandbox.SandboxedEnvironment):
+        # orquesta's own options (StrictUndefined, trim/lstrip blocks) and functions as filters.
+        env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        orquesta_jinja.register_functions(env)
+        evaluator._jinja_env = env
+    _results_are_data(evaluator, orquesta_jinja.JinjaEvaluationException)
+
+
+def _shim_yaql_data_only() -> None:
+    from orquesta.expressions import yql
+
+    _results_are_data(yql.YAQLEvaluator, yql.YaqlEvaluationException)
+
+
 _INSTALLERS = {
     "collections_abc": _shim_collections_abc,
     "fractions_gcd": _shim_fractions_gcd,
     "inline_params_regex": _shim_inline_params_regex,
     "yaql_parser_lock": _shim_yaql_parser_lock,
+    "jinja_sandbox": _shim_jinja_sandbox,
+    "yaql_data_only": _shim_yaql_data_only,
 }
 
 

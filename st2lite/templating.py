@@ -1,7 +1,7 @@
 """Jinja rendering the way st2 does it: the ``st2kv`` namespace, st2's filters, and action
 parameters rendered in dependency order and cast by their declared type.
 
-Mirrors st2common/util/jinja.py (environment, filters), st2common/services/keyvalues.py
+Mirrors st2common/util/jinja.py (a sandboxed environment, filters), st2common/services/keyvalues.py
 (``KeyValueLookup``), st2common/util/param.py (``render_live_params``,
 ``render_final_params``) and st2common/util/casts.py.
 
@@ -35,6 +35,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any, Protocol
 
 import jinja2
+import jinja2.sandbox
 import yaml
 from jinja2 import meta, nodes
 
@@ -333,8 +334,13 @@ FILTERS: dict[str, Callable[..., Any]] = {
 
 
 def get_jinja_environment(allow_undefined: bool = False) -> jinja2.Environment:
-    """st2's environment: StrictUndefined, trim_blocks, lstrip_blocks, st2 filters."""
-    env = jinja2.Environment(  # noqa: S701 - renders parameters, not HTML
+    """st2's environment: sandboxed, StrictUndefined, trim_blocks, lstrip_blocks, st2 filters.
+
+    Sandboxed as st2's is (``jinja2.sandbox.SandboxedEnvironment``): templates see data,
+    never Python internals, so ``{{ trigger.__class__.__mro__ }}`` in a criteria pattern, a
+    rule parameter, an alias template or a config value is a ``SecurityError``.
+    """
+    env = jinja2.sandbox.SandboxedEnvironment(
         undefined=jinja2.Undefined if allow_undefined else jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -228,3 +228,70 @@ def test_conductor_runs_a_workflow_with_all_shims():
         ["greet", "core.echo", {"message": "st2", "loud": True}],
         ["done", "core.noop", None],
     ]
+
+
+# (e)/(f): expressions confined to data. Workflow inputs from alert text are the attack
+# (issue 8): ``WorkflowSpec.render_input`` evaluates them, so the probe goes through it.
+ESCAPES = """
+import json, os, sys
+from st2lite import shims
+shims.apply(only={only!r})
+from orquesta.specs import native
+spec = native.instantiate('''
+version: 1.0
+input:
+  - value
+tasks:
+  noop:
+    action: core.noop
+''')
+outcome = {{}}
+for name, value in {cases!r}.items():
+    rendered, errors = spec.render_input({{"value": value}})
+    outcome[name] = {{"value": None if errors else repr(rendered["value"]),
+                     "error": str(errors[0]) if errors else None}}
+print(json.dumps(outcome))
+"""
+
+
+def escape_cases(marker: Path) -> dict[str, str]:
+    return {
+        "popen": f"{{{{ lipsum.__globals__.os.popen('touch {marker}-popen').read() }}}}",
+        "builtins_open": f"{{{{ lipsum.__globals__['__builtins__']['open']('{marker}-open', 'w').write('x') }}}}",
+        "mro": "{{ ctx().__class__.__mro__ }}",
+        "cycler_globals": "{{ cycler.__init__.__globals__.os.getcwd() }}",
+        "jinja_function": "{{ lipsum }}",
+        "yaql_context": "<% def(f, $) %>",
+        "jinja_data": "{{ {'a': [1, 2]}['a'] | length }}",
+        "yaql_data": "<% [1, 2].len() %>",
+    }
+
+
+def test_without_sandbox_shims_alert_text_runs_code_and_leaks_python_objects(tmp_path):
+    cases = escape_cases(tmp_path / "pwned")
+    result = run_python(ESCAPES.format(only=("collections_abc", "fractions_gcd", "inline_params_regex"), cases=cases))
+    assert (tmp_path / "pwned-popen").exists() and (tmp_path / "pwned-open").exists(), result
+    assert result["cycler_globals"]["error"] is None and "/" in result["cycler_globals"]["value"]
+    assert "function" in result["jinja_function"]["value"]
+    assert "Context" in result["yaql_context"]["value"]
+
+
+def test_sandbox_shims_stop_every_escape_and_keep_data(tmp_path):
+    cases = escape_cases(tmp_path / "pwned")
+    result = run_python(ESCAPES.format(only=shims_all(), cases=cases))
+    assert not (tmp_path / "pwned-popen").exists() and not (tmp_path / "pwned-open").exists()
+    for name in ("popen", "builtins_open", "mro", "cycler_globals"):
+        assert result[name]["value"] is None and "unsafe" in result[name]["error"], (name, result[name])
+    for name in ("jinja_function", "yaql_context"):
+        assert result[name]["value"] is None and "not data" in result[name]["error"], (name, result[name])
+    assert result["yaql_data"] == {"value": "2", "error": None}
+    assert result["jinja_data"] == {"value": "2", "error": None}
+
+
+def test_jinja_sandbox_alone_does_not_stop_yaql_objects_and_vice_versa(tmp_path):
+    cases = escape_cases(tmp_path / "pwned")
+    base = ("collections_abc", "fractions_gcd", "inline_params_regex", "yaql_parser_lock")
+    jinja_only = run_python(ESCAPES.format(only=(*base, "jinja_sandbox"), cases=cases))
+    assert jinja_only["popen"]["value"] is None and "Context" in jinja_only["yaql_context"]["value"]
+    yaql_only = run_python(ESCAPES.format(only=(*base, "yaql_data_only"), cases=cases))
+    assert yaql_only["yaql_context"]["value"] is None and (tmp_path / "pwned-popen").exists()
