@@ -101,6 +101,27 @@ def test_hostile_labels_and_annotations_are_stored_literally_and_never_run(aegis
     assert by_fingerprint["a0a0a0a0a0a0a0a4"]["diagnosis"]["confidence"] >= 0
 
 
+def test_the_running_knowledge_service_refuses_requests_without_the_secret(aegis_service):
+    _url, env = aegis_service
+    config = yaml.safe_load((Path(env["AEGIS_HOME"]) / "configs" / "aegis.yaml").read_text())
+    base = f"http://127.0.0.1:{config['knowledge']['service_port']}"
+    wait_for(lambda: _answers(f"{base}/healthz"), timeout=120, what="the knowledge service")
+    remember = {"signature": "X|y", "action": "noop", "outcome": "resolved", "incident_id": "/tmp/aegis-e2e-evil"}
+    assert requests.post(f"{base}/remember", json=remember, timeout=10).status_code == 401
+    assert requests.post(f"{base}/remember", json=remember, headers={"Authorization": "Bearer guess"}, timeout=10).status_code == 403
+    assert not Path("/tmp/aegis-e2e-evil.json").exists()
+    # The secret is in the datastore, flagged secret, and never printed in clear.
+    listed = run_cli(["key", "list", "--prefix", "aegis.knowledge_service"], env)
+    assert "aegis.knowledge_service.token" in listed.stdout and "********" in listed.stdout
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _pack_with_st2_webhook_rule(tmp_path: Path) -> Path:
     """A copy of the aegis pack with the core.st2.webhook rule enabled."""
     packs = tmp_path / "packs"

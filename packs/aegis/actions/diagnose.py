@@ -20,6 +20,7 @@ from typing import Any
 from base import AegisAction
 from diagnosis import DiagnosisInputError, diagnose
 from incidents import UnknownIncident, alert_of
+from knowledge_service import client_settings
 
 
 class DiagnoseAction(AegisAction):
@@ -37,6 +38,7 @@ class DiagnoseAction(AegisAction):
         if sources is not None:
             context["sources"] = sources
         try:
-            return True, diagnose(context, self.config, offline=offline)
+            settings = client_settings(self.config, self.action_service)
+            return True, diagnose(context, self.config, offline=offline, settings=settings)
         except DiagnosisInputError as exc:
             return False, {"error": str(exc)}

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowledge_service import rebuild
+from knowledge_service import client_settings, rebuild
 from st2common.runners.base_action import Action
 
-from knowledge import KnowledgeError, KnowledgeSettings
+from knowledge import KnowledgeError
 
 
 class KnowledgeIndexAction(Action):
     def run(self, force: bool = False) -> tuple[bool, Any]:
-        settings = KnowledgeSettings.from_config(self.config)
+        settings = client_settings(self.config, self.action_service)
         try:
             stats, source = rebuild(settings, force=bool(force))
         except KnowledgeError as exc:

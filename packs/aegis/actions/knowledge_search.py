@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowledge_service import search
+from knowledge_service import client_settings, search
 from st2common.runners.base_action import Action
 
-from knowledge import KnowledgeError, KnowledgeSettings
+from knowledge import KnowledgeError
 
 
 class KnowledgeSearchAction(Action):
     def run(self, text: str, k: int = 5) -> tuple[bool, Any]:
         try:
-            hits, source = search(KnowledgeSettings.from_config(self.config), text, int(k))
+            hits, source = search(client_settings(self.config, self.action_service), text, int(k))
         except KnowledgeError as exc:
             return False, {"error": str(exc)}
         return True, {"via": source, "hits": [h.to_dict() for h in hits]}

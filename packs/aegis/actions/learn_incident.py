@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowledge_service import remember
+from knowledge_service import client_settings, remember
 from st2common.runners.base_action import Action
 
-from knowledge import KnowledgeError, KnowledgeSettings, signature_of
+from knowledge import KnowledgeError, signature_of
 
 
 class LearnIncidentAction(Action):
@@ -28,7 +28,7 @@ class LearnIncidentAction(Action):
             summary = str((alert.get("annotations") or {}).get("summary", ""))
         try:
             incident, source = remember(
-                KnowledgeSettings.from_config(self.config), signature=signature, action=action,
+                client_settings(self.config, self.action_service), signature=signature, action=action,
                 outcome=outcome, summary=summary, root_cause=root_cause, target=target,
             )
         except KnowledgeError as exc:

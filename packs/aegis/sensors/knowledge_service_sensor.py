@@ -6,6 +6,10 @@ long-running processes, so this one loads the model and the index once and serve
 searches on 127.0.0.1:<knowledge.service_port> (default 9182); actions ask it first and
 fall back to in-process search when it is not there. It dispatches no triggers.
 
+Only the pack's actions may use it: on first start it generates a shared secret into the
+datastore (encrypted system key ``aegis.knowledge_service.token``), which the actions read
+(``knowledge_service.client_settings``); a request without it is refused.
+
 Disable it (st2 sensor disable aegis.KnowledgeServiceSensor) to make every action
 search in-process, e.g. when the action runners are on other hosts than the sensor
 container (then run ``aegis_cli.py knowledge serve`` on each runner host instead).
@@ -24,7 +28,7 @@ _LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
-from knowledge_service import KnowledgeService  # noqa: E402
+from knowledge_service import KnowledgeService, ensure_token, read_token  # noqa: E402
 
 from knowledge import KnowledgeSettings  # noqa: E402
 
@@ -37,7 +41,8 @@ class KnowledgeServiceSensor(Sensor):
         self._stopped = threading.Event()
 
     def run(self) -> None:
-        self._service = KnowledgeService(self._settings)
+        ensure_token(self.sensor_service)
+        self._service = KnowledgeService(self._settings, lambda: read_token(self.sensor_service))
         self._logger.info("loading model %s and index %s", self._settings.embedding_model, self._settings.index_dir)
         try:
             self._service.open()

@@ -3,6 +3,7 @@ service that keeps the model warm between executions."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 
 from _diag_fixtures import PACK, REPO, alert, context, fresh_index_config, shared_index_config
-from knowledge_service import KnowledgeService, ServiceUnavailable, call_service, search
+from knowledge_service import TOKEN_KEY, KnowledgeService, ServiceUnavailable, call_service, search
 from st2tests.base import BaseActionTestCase
 
 from knowledge import KnowledgeSettings
@@ -101,17 +102,18 @@ class KnowledgeActionsTest(BaseActionTestCase):
 
 def test_service_answers_searches_and_the_client_prefers_it():
     config = fresh_index_config()
-    svc = KnowledgeService(KnowledgeSettings.from_config(config), port=0)
+    svc = KnowledgeService(KnowledgeSettings.from_config(config), "s3cret", port=0)
     svc.start()
     try:
-        settings = KnowledgeSettings.from_config({"knowledge": {**config["knowledge"], "use_service": True,
-                                                                "service_port": svc.port}})
+        settings = dataclasses.replace(KnowledgeSettings.from_config(
+            {"knowledge": {**config["knowledge"], "use_service": True, "service_port": svc.port}}), service_token="s3cret")
         hits, via = search(settings, "TLS certificate expires in 3 days", 2)
         assert via == "service" and hits[0].id == "certificate-expiry"
         assert call_service(settings, "GET", "/healthz")["status"]["runbooks"] >= 30
         # a client configured for another index ignores this service
-        other = KnowledgeSettings.from_config({"knowledge": {**config["knowledge"], "index_dir": "/tmp/elsewhere",
-                                                             "service_port": svc.port}})
+        other = dataclasses.replace(KnowledgeSettings.from_config(
+            {"knowledge": {**config["knowledge"], "index_dir": "/tmp/elsewhere", "service_port": svc.port}}),
+            service_token="s3cret")
         try:
             call_service(other, "GET", "/healthz")
             raise AssertionError("a foreign service was trusted")
@@ -126,10 +128,12 @@ def test_service_answers_searches_and_the_client_prefers_it():
 
         # an action process answered by the service never imports torch (the 9 s cold start)
         code = (
-            "import json, sys\n"
+            "import dataclasses, json, sys\n"
             "from diagnosis import diagnose\n"
+            "from knowledge import KnowledgeSettings\n"
             f"cfg = json.loads({json.dumps(json.dumps({**config, 'knowledge': {**config['knowledge'], 'use_service': True, 'service_port': svc.port}}))})\n"
-            f"d = diagnose({json.dumps(context(MEM, ['RSS keeps growing']))!r} and json.loads({json.dumps(json.dumps(context(MEM, ['RSS keeps growing'])))}), cfg)\n"
+            "settings = dataclasses.replace(KnowledgeSettings.from_config(cfg), service_token='s3cret')\n"
+            f"d = diagnose({json.dumps(context(MEM, ['RSS keeps growing']))!r} and json.loads({json.dumps(json.dumps(context(MEM, ['RSS keeps growing'])))}), cfg, settings=settings)\n"
             "print(json.dumps({'action': d['action'], 'torch': 'torch' in sys.modules, "
             "'st': 'sentence_transformers' in sys.modules}))\n"
         )
@@ -167,7 +171,12 @@ def test_sensor_hosts_the_service():
         while (sensor._service is None or not sensor._service._serving.is_set()) and time.time() < deadline:
             time.sleep(0.05)
         port = sensor._service.port
-        settings = KnowledgeSettings.from_config({"knowledge": {**config["knowledge"], "service_port": port}})
+        # The sensor generated the shared secret into the datastore, encrypted.
+        [pair] = service.list_values(local=False, prefix=TOKEN_KEY)
+        assert pair.secret
+        token = service.get_value(TOKEN_KEY, local=False, decrypt=True)
+        settings = dataclasses.replace(KnowledgeSettings.from_config(
+            {"knowledge": {**config["knowledge"], "service_port": port}}), service_token=token)
         answer = call_service(settings, "POST", "/search", {"text": "celery workers died, nothing consumes", "k": 1},
                               timeout=10)
         assert answer["hits"][0]["id"] == "dead-workers"

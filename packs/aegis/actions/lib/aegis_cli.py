@@ -81,11 +81,11 @@ def _read_context(source: str) -> dict[str, Any]:
 
 
 def cmd_knowledge(args: argparse.Namespace, config: dict[str, Any]) -> int:
-    from knowledge_service import rebuild, search, serve
+    from knowledge_service import client_settings, rebuild, search, serve
 
-    from knowledge import KnowledgeIndex, KnowledgeSettings
+    from knowledge import KnowledgeIndex
 
-    settings = KnowledgeSettings.from_config(config)
+    settings = client_settings(config)  # the service's secret from $AEGIS_KNOWLEDGE_TOKEN, if set
     if args.knowledge_cmd == "index":
         stats, source = rebuild(settings, force=args.force)
         print(json.dumps({**stats, "index_dir": str(settings.index_dir), "via": source}))

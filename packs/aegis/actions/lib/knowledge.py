@@ -226,6 +226,9 @@ class KnowledgeSettings:
     service_port: int = 9182
     service_timeout: float = 2.0
     use_service: bool = True
+    #: The knowledge service's shared secret (``knowledge_service.client_settings`` reads it
+    #: from the datastore); never from the config, never shown.
+    service_token: str = field(default="", repr=False)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> KnowledgeSettings:
@@ -301,6 +304,9 @@ def signature_of(alert: dict[str, Any]) -> str:
         if labels.get(key):
             return f"{name}|{labels[key]}"
     return name
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 
 
 def _sig_dir(signature: str) -> str:
@@ -710,6 +716,9 @@ class KnowledgeIndex:
             raise KnowledgeError(f"incident action {action!r} is not one of {', '.join(ACTIONS)}")
         if outcome not in OUTCOMES:
             raise KnowledgeError(f"incident outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if incident_id is not None and not _SAFE_ID.match(str(incident_id)):
+            # The id names a file: it must never be a path (it may come over the service's API).
+            raise KnowledgeError("incident_id must be 1-128 letters, digits, '_', '-', '.' or ':', starting with a letter or digit")
         incident = Incident(
             id=incident_id or f"incident-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}",
             signature=signature.strip(),
@@ -726,7 +735,9 @@ class KnowledgeIndex:
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise
-        atomic_write(directory / f"{incident.id}.json", json.dumps(asdict(incident)).encode("utf-8"))
+        # Named by a digest of the id: no request data ever becomes part of a path.
+        name = hashlib.sha256(incident.id.encode("utf-8")).hexdigest()[:32]
+        atomic_write(directory / f"{name}.json", json.dumps(asdict(incident)).encode("utf-8"))
         if update_index:
             self.update()
         return incident

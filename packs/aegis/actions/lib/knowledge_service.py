@@ -19,18 +19,33 @@ Endpoints (JSON, 127.0.0.1 only): ``GET /healthz``, ``POST /search {"text","k"}`
 Every answer names the ``index_dir`` and ``model`` served; a client whose settings differ
 ignores the answer, so a service started with another config never feeds wrong results.
 
+Every endpoint but ``/healthz`` needs ``Authorization: Bearer <token>``: a shared secret the
+service generates into the st2 datastore on first start (encrypted system key
+:data:`TOKEN_KEY`) and the pack's actions read from it (:func:`client_settings`), so only
+they can write (a missing token is 401, a wrong one 403). Bodies need an exact
+``Content-Length`` (missing: 411; negative, malformed or conflicting: 400; too large: 413)
+and arrive within a deadline; an idle connection is closed after ``idle_timeout`` seconds.
+
+    settings = client_settings(self.config, self.action_service)    # in an action
+
 This module imports only the standard library and ``knowledge`` (itself light) at import
 time: a client that is answered by the service never imports numpy, faiss or torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import json
 import logging
+import os
+import re
+import secrets
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,6 +54,52 @@ from knowledge import Hit, KnowledgeError, KnowledgeIndex, KnowledgeSettings
 
 LOG = logging.getLogger("aegis.knowledge_service")
 MAX_BODY = 1 << 20
+#: The datastore key (system scope, encrypted) holding the service's shared secret.
+TOKEN_KEY = "aegis.knowledge_service.token"
+#: For ``aegis_cli.py knowledge serve|search`` outside st2: the same secret, from the environment.
+TOKEN_ENV = "AEGIS_KNOWLEDGE_TOKEN"
+IDLE_TIMEOUT = 10.0
+BODY_DEADLINE = 30.0
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}\Z")
+
+
+# --------------------------------------------------------------------------- the secret
+
+
+def read_token(datastore: Any) -> str | None:
+    """The shared secret from an st2 action or sensor service; None when not there yet."""
+    if datastore is None:
+        return None
+    try:
+        value = datastore.get_value(TOKEN_KEY, local=False, decrypt=True)
+    except Exception as exc:  # the datastore is down: the client falls back in-process
+        LOG.warning("cannot read the knowledge service token: %s", exc)
+        return None
+    return str(value) if value else None
+
+
+def ensure_token(datastore: Any) -> str:
+    """The shared secret, generated (and stored encrypted) on first use.
+
+    Two services starting at once may both write; the last write wins and both read it
+    back, and a server re-reads the datastore before refusing a token it does not know.
+    """
+    token = read_token(datastore)
+    if token:
+        return token
+    datastore.set_value(TOKEN_KEY, secrets.token_urlsafe(32), local=False, encrypt=True)
+    token = read_token(datastore)
+    if not token:
+        raise RuntimeError(f"the datastore did not keep {TOKEN_KEY}")
+    return token
+
+
+def client_settings(config: dict[str, Any] | None, datastore: Any = None) -> KnowledgeSettings:
+    """The knowledge settings of an action, with the service's secret from the datastore
+    (or ``$AEGIS_KNOWLEDGE_TOKEN``); without one the service is skipped (in-process search)."""
+    settings = KnowledgeSettings.from_config(config)
+    token = read_token(datastore) or os.environ.get(TOKEN_ENV, "")
+    return dataclasses.replace(settings, service_token=token) if token else settings
 
 
 # --------------------------------------------------------------------------- client
@@ -63,7 +124,12 @@ def call_service(
     """One request to the service; raises ServiceUnavailable on any problem."""
     url = f"http://{settings.service_host}:{settings.service_port}{path}"
     data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if settings.service_token:
+        headers["Authorization"] = f"Bearer {settings.service_token}"
+    elif path != "/healthz":
+        raise ServiceUnavailable("no knowledge service token (the service has not started, or no datastore)")
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout or settings.service_timeout) as resp:
             answer = json.loads(resp.read().decode("utf-8"))
@@ -122,6 +188,12 @@ def rebuild(settings: KnowledgeSettings, force: bool = False) -> tuple[dict[str,
 # --------------------------------------------------------------------------- server
 
 
+class _HTTPError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
 class KnowledgeService:
     """Holds a warm KnowledgeIndex behind a ThreadingHTTPServer.
 
@@ -131,10 +203,22 @@ class KnowledgeService:
         svc.stop()
     """
 
-    def __init__(self, settings: KnowledgeSettings, host: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, settings: KnowledgeSettings, token: str | Callable[[], str | None], host: str | None = None,
+        port: int | None = None, idle_timeout: float = IDLE_TIMEOUT, body_deadline: float = BODY_DEADLINE,
+    ) -> None:  # fmt: skip
+        """``token``: the shared secret, or a function reading it (the datastore), asked
+        again when a request presents another one (a peer may have rotated it)."""
         self.settings = settings
         self.host = host or settings.service_host
         self.port = settings.service_port if port is None else port
+        self._token_source = token if callable(token) else (lambda: token)
+        self._token = self._token_source() or ""
+        if not self._token:
+            raise ValueError("the knowledge service needs a shared secret")
+        self._token_reread_at = 0.0
+        self.idle_timeout = idle_timeout
+        self.body_deadline = body_deadline
         self.index = KnowledgeIndex(settings)
         self._lock = threading.Lock()  # one embedding at a time: torch already uses all cores
         self._server: ThreadingHTTPServer | None = None
@@ -147,11 +231,31 @@ class KnowledgeService:
         self.index.ensure_fresh()
         self.index.search("warm up", k=1)
 
+    def authorized(self, header: str | None) -> int:
+        """200 for the right bearer token, 401 without one, 403 for a wrong one."""
+        scheme, _, presented = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            return 401
+        presented = presented.strip()
+        if hmac.compare_digest(presented.encode(), self._token.encode()):
+            return 200
+        # Re-read at most once a second: a wrong token must not turn into datastore load.
+        now = time.monotonic()
+        if now - self._token_reread_at >= 1.0:
+            self._token_reread_at = now
+            fresh = self._token_source()
+            if fresh:
+                self._token = fresh
+            if hmac.compare_digest(presented.encode(), self._token.encode()):
+                return 200
+        return 403
+
     def _bind(self) -> ThreadingHTTPServer:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "aegis-knowledge/1"
+            timeout = service.idle_timeout  # idle or slow connections are closed
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 LOG.debug("%s " + fmt, self.address_string(), *args)
@@ -164,11 +268,32 @@ class KnowledgeService:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def _body(self) -> dict[str, Any]:
-                length = int(self.headers.get("Content-Length") or 0)
+            def _content_length(self) -> int:
+                values = self.headers.get_all("Content-Length") or []
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    raise _HTTPError(411, "send the body with a Content-Length, not chunked")
+                if not values:
+                    raise _HTTPError(411, "Content-Length is required")
+                if len({v.strip() for v in values}) != 1 or not _CONTENT_LENGTH.match(values[0].strip()):
+                    raise _HTTPError(400, "Content-Length must be one non-negative integer")
+                length = int(values[0])
                 if length > MAX_BODY:
-                    raise ValueError("request body too large")
-                data = json.loads(self.rfile.read(length) or b"{}")
+                    raise _HTTPError(413, f"request body over {MAX_BODY} bytes")
+                return length
+
+            def _body(self) -> dict[str, Any]:
+                length = self._content_length()
+                deadline = time.monotonic() + service.body_deadline
+                chunks, remaining = [], length
+                while remaining:
+                    if time.monotonic() > deadline:
+                        raise _HTTPError(408, "request body too slow")
+                    chunk = self.rfile.read1(min(remaining, 65536))
+                    if not chunk:
+                        raise _HTTPError(400, "request body shorter than its Content-Length")
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
+                data = json.loads(b"".join(chunks) or b"{}")
                 if not isinstance(data, dict):
                     raise ValueError("request body must be a JSON object")
                 return data
@@ -180,6 +305,12 @@ class KnowledgeService:
                     self._reply(404, {"error": f"no such path {self.path}"})
 
             def do_POST(self) -> None:
+                self.close_connection = True
+                status = service.authorized(self.headers.get("Authorization"))
+                if status != 200:
+                    reason = "missing bearer token" if status == 401 else "wrong token"
+                    self._reply(status, {"error": reason})
+                    return
                 try:
                     body = self._body()
                     if self.path == "/search":
@@ -200,6 +331,8 @@ class KnowledgeService:
                         self._reply(200, service._envelope(stats=stats))
                     else:
                         self._reply(404, {"error": f"no such path {self.path}"})
+                except _HTTPError as exc:
+                    self._reply(exc.status, {"error": exc.reason})
                 except (KnowledgeError, ValueError, TypeError) as exc:
                     self._reply(400, {"error": str(exc)})
                 except Exception as exc:  # keep serving; the client falls back
@@ -252,5 +385,9 @@ class KnowledgeService:
 
 
 def serve(settings: KnowledgeSettings, host: str | None = None, port: int | None = None) -> None:
-    """Run the service in the foreground until interrupted."""
-    KnowledgeService(settings, host=host, port=port).serve_forever()
+    """Run the service in the foreground until interrupted, with ``$AEGIS_KNOWLEDGE_TOKEN``
+    as its secret (on st2: ``st2 key get aegis.knowledge_service.token --decrypt``)."""
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise SystemExit(f"set {TOKEN_ENV} to the service's shared secret (the datastore key {TOKEN_KEY})")
+    KnowledgeService(settings, token, host=host, port=port).serve_forever()
