@@ -12,7 +12,15 @@ import socket
 
 import pytest
 from _diag_fixtures import fresh_index_config
-from knowledge_service import TOKEN_KEY, KnowledgeService, ServiceUnavailable, call_service, client_settings, ensure_token, search
+from knowledge_service import (
+    TOKEN_KEY,
+    KnowledgeService,
+    ServiceUnavailable,
+    call_service,
+    client_settings,
+    ensure_token,
+    search,
+)
 from st2tests.base import BaseActionTestCase
 
 from knowledge import KnowledgeIndex, KnowledgeSettings
