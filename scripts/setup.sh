@@ -9,7 +9,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 
 if [[ "${1:-}" == "--services" ]]; then
-  packages=(prometheus-alertmanager rabbitmq-server)
+  packages=(prometheus-alertmanager rabbitmq-server openssl)  # openssl: an independent st2 decryption in tests
   missing=()
   for p in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")

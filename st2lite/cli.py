@@ -162,7 +162,7 @@ def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
     if args.key_cmd == "set":
         store.set(args.name, args.value, ttl=args.ttl, scope=args.scope, secret=args.encrypt)
     elif args.key_cmd == "get":
-        pair = store.get_pair(args.name, scope=args.scope)
+        pair = store.get_pair(args.name, scope=args.scope, decrypt=args.decrypt)
         if pair is None:
             print(f'key "{args.name}" not found', file=sys.stderr)
             return 1
@@ -172,7 +172,7 @@ def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
             print(f'key "{args.name}" not found', file=sys.stderr)
             return 1
     else:
-        pairs = [p.to_dict(mask_secret=not args.decrypt) for p in store.list(prefix=args.prefix, scope=args.scope)]
+        pairs = [p.to_dict() for p in store.list(prefix=args.prefix, scope=args.scope)]  # secrets always masked
         if args.json:
             print(json.dumps(pairs, indent=2))
         else:
@@ -264,12 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "set":
             p.add_argument("value")
             p.add_argument("--ttl", type=int)
-            p.add_argument("--encrypt", action="store_true", help="mark as secret (masked when listed)")
+            p.add_argument("--encrypt", action="store_true", help="store encrypted (st2's key format); masked when shown")
         if name == "get":
-            p.add_argument("--decrypt", action="store_true")
+            p.add_argument("--decrypt", action="store_true", help="show a secret in clear")
         if name == "list":
             p.add_argument("--prefix")
-            p.add_argument("--decrypt", action="store_true")
             p.add_argument("-j", "--json", action="store_true")
         p.add_argument("--scope", default="system", choices=["system", "user"])
 

@@ -92,5 +92,7 @@ class Settings:
         return self.config_dir / f"{pack_ref}.yaml"
 
     def ensure_dirs(self) -> None:
+        os.umask(0o077)  # the home holds secrets: what the runtime and its children create is 0600/0700
         for path in (self.home, self.config_dir, self.logs_dir, self.run_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)  # also a home made by an older version, or by hand

@@ -72,7 +72,8 @@ class RenderError(ValueError):
 
 
 class KeyStore(Protocol):
-    """What the ``st2kv`` namespace needs from a datastore (``KeyValueStore`` satisfies it)."""
+    """What the ``st2kv`` namespace needs from a datastore (``KeyValueStore`` satisfies it;
+    ``decrypt`` is needed by the ``decrypt_kv`` filter only)."""
 
     def get(self, name: str, scope: str = SYSTEM_SCOPE) -> str | None: ...
 
@@ -235,8 +236,20 @@ def use_none(value: Any) -> Any:
 
 
 def decrypt_kv(value: Any) -> str:
-    # st2 decrypts secret keys here; st2lite stores them in plain text, so it only reads.
-    return str(_plain(value))
+    """``{{ st2kv.system.key | decrypt_kv }}``: the plain text of an encrypted datastore value.
+
+    As st2's: an empty or missing key is an error naming it; the value must be one
+    encrypted with the datastore's key.
+    """
+    if not isinstance(value, KeyValueLookup):
+        raise ValueError("decrypt_kv decrypts datastore values: use it as {{ st2kv.system.<key> | decrypt_kv }}")
+    text = value._value()
+    if text == "":
+        raise ValueError(f'Referenced datastore item "{value._kv_name()}" doesn\'t exist or it contains an empty string')
+    decrypt = getattr(value._store, "decrypt", None)
+    if decrypt is None:
+        raise ValueError("this datastore cannot decrypt values")
+    return decrypt(text)
 
 
 def to_json_string(value: Any, indent: int | None = None, sort_keys: bool = False, separators=None) -> str:

@@ -74,7 +74,8 @@ def test_secret_values_are_masked_when_listed(store):
     store.set("aegis.token", "s3cr3t", secret=True)
     pair = store.get_pair("aegis.token")
     assert pair.to_dict()["value"] == "********"
-    assert pair.to_dict(mask_secret=False)["value"] == "s3cr3t"
+    assert pair.to_dict(mask_secret=False)["value"] != "s3cr3t", "stored encrypted"
+    assert store.get_pair("aegis.token", decrypt=True).to_dict(mask_secret=False)["value"] == "s3cr3t"
 
 
 def test_values_written_by_another_process_are_seen(store):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import stat
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -113,6 +114,17 @@ def test_the_running_knowledge_service_refuses_requests_without_the_secret(aegis
     # The secret is in the datastore, flagged secret, and never printed in clear.
     listed = run_cli(["key", "list", "--prefix", "aegis.knowledge_service"], env)
     assert "aegis.knowledge_service.token" in listed.stdout and "********" in listed.stdout
+
+
+    # Everything the running runtime keeps in its home is private: the home and its
+    # directories 0700, its files (databases, -wal/-shm, logs, rendered configs, the
+    # datastore key, metrics) 0600. The test made configs/ and wrote aegis.yaml itself.
+    home = Path(env["AEGIS_HOME"])
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    loose = {str(p.relative_to(home)): oct(stat.S_IMODE(p.stat().st_mode)) for p in home.rglob("*")
+             if p not in (home / "configs", home / "configs" / "aegis.yaml") and stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert loose == {}, loose
+    assert (home / "datastore.sqlite-wal").exists() and (home / "keys" / "datastore_key.json").exists()
 
 
 def _answers(url: str) -> bool:

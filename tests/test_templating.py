@@ -80,8 +80,14 @@ def test_key_names_that_look_like_attributes(store, ctx):
     assert render_template("{{ st2kv.system.svc['_x'] }}", ctx) == "p"
 
 
-def test_decrypt_kv_filter_is_accepted(ctx):
-    assert render_template("{{ st2kv.system.aegis.mode | decrypt_kv }}", ctx) == "enforce"
+def test_decrypt_kv_decrypts_secrets_as_st2_does(store, ctx):
+    store.set("aegis.api_key", "sk-123", secret=True)
+    assert render_template("{{ st2kv.system.aegis.api_key }}", ctx) != "sk-123"  # st2 gives the ciphertext
+    assert render_template("{{ st2kv.system.aegis.api_key | decrypt_kv }}", ctx) == "sk-123"
+    with pytest.raises(ValueError, match="not an encrypted value"):  # st2 fails on a plain value too
+        render_template("{{ st2kv.system.aegis.mode | decrypt_kv }}", ctx)
+    with pytest.raises(ValueError, match="doesn't exist"):
+        render_template("{{ st2kv.system.no.such | decrypt_kv }}", ctx)
 
 
 def test_kv_values_compare_and_convert(ctx):

@@ -9,17 +9,27 @@ virtualenv, by the action and sensor services (``st2lite/pack_env`` is on their 
     'monitor'
 
 Scopes follow st2: ``system`` (what ``{{ st2kv.system.key }}`` reads) and ``user``
-(per user). Values are strings, as in st2. ``secret`` values are flagged and masked when
-listed, but stored unencrypted (st2 encrypts them with its own key; st2lite does not).
+(per user). Values are strings, as in st2. ``secret`` values (``st2 key set --encrypt``,
+``set_value(..., encrypt=True)``) are stored encrypted as st2 stores them (``crypto.py``:
+AES-256-CBC + HMAC, st2's key file ``keys/datastore_key.json`` beside the database, made
+0600 on first use); reading one gives the ciphertext unless decryption is asked for, as in
+st2 (``get_value(decrypt=True)``, ``{{ st2kv.system.x | decrypt_kv }}``).
+
+    >>> _ = store.set("aegis.token", "s3cr3t", secret=True)
+    >>> store.get("aegis.token") != "s3cr3t", store.get("aegis.token", decrypt=True)
+    (True, 's3cr3t')
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from . import crypto
 from .sqlite import ThreadConnections
 
 SYSTEM_SCOPE = "system"
@@ -62,12 +72,56 @@ def local_key_prefix(pack: str, class_name: str) -> str:
     return f"{pack}.{class_name}:"
 
 
+def default_key_path(db_path: str | Path) -> Path:
+    """Where the encryption key of a datastore lives: ``keys/datastore_key.json`` beside it."""
+    return Path(db_path).parent / "keys" / "datastore_key.json"
+
+
 class KeyValueStore:
     """A process- and thread-safe key-value store (SQLite in WAL mode)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, key_path: str | Path | None = None) -> None:
         self.path = str(path)
+        self.key_path = Path(key_path) if key_path else default_key_path(self.path)
+        self._key: crypto.AESKey | None = None
+        self._key_lock = threading.Lock()
         self._connections = ThreadConnections(self.path, _SCHEMA)
+        self._encrypt_legacy_secrets()
+
+    # -- encryption --------------------------------------------------------------------
+
+    def _crypto_key(self) -> crypto.AESKey:
+        with self._key_lock:
+            if self._key is None:
+                self._key = crypto.load_or_create_key(self.key_path)
+            return self._key
+
+    def encrypt(self, plaintext: str) -> str:
+        return crypto.encrypt(self._crypto_key(), plaintext)
+
+    def decrypt(self, ciphertext: str) -> str:
+        """The plain text of an encrypted value; ``crypto.CryptoError`` when it is not one."""
+        return crypto.decrypt(self._crypto_key(), ciphertext)
+
+    def _encrypt_legacy_secrets(self) -> None:
+        """Encrypt secrets an older st2lite stored in clear (once; a no-op afterwards)."""
+        conn = self._connect()
+        if conn.execute("SELECT 1 FROM kv WHERE secret=1 LIMIT 1").fetchone() is None:
+            return
+        key = self._crypto_key()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute("SELECT scope, name, value FROM kv WHERE secret=1").fetchall()
+            for scope, name, value in rows:
+                if not crypto.is_ciphertext(key, value):
+                    conn.execute(
+                        "UPDATE kv SET value=? WHERE scope=? AND name=? AND value=?",
+                        (crypto.encrypt(key, value), scope, name, value),
+                    )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -77,7 +131,8 @@ class KeyValueStore:
         if scope not in SCOPES:
             raise ValueError(f"invalid datastore scope {scope!r}; expected one of {', '.join(SCOPES)}")
 
-    def get_pair(self, name: str, scope: str = SYSTEM_SCOPE) -> KeyValuePair | None:
+    def get_pair(self, name: str, scope: str = SYSTEM_SCOPE, decrypt: bool = False) -> KeyValuePair | None:
+        """The pair; a secret's value is its ciphertext unless ``decrypt`` (as st2's API)."""
         self._check_scope(scope)
         row = (
             self._connect()
@@ -88,10 +143,13 @@ class KeyValueStore:
             )
             .fetchone()
         )
-        return KeyValuePair(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+        if not row:
+            return None
+        value = self.decrypt(row[1]) if (decrypt and row[3]) else row[1]
+        return KeyValuePair(row[0], value, row[2], bool(row[3]), row[4])
 
-    def get(self, name: str, scope: str = SYSTEM_SCOPE) -> str | None:
-        pair = self.get_pair(name, scope)
+    def get(self, name: str, scope: str = SYSTEM_SCOPE, decrypt: bool = False) -> str | None:
+        pair = self.get_pair(name, scope, decrypt=decrypt)
         return pair.value if pair else None
 
     def set(
@@ -108,6 +166,8 @@ class KeyValueStore:
         now = time.time()
         expire_at = now + int(ttl) if ttl else None
         text = value if isinstance(value, str) else str(value)
+        if secret:
+            text = self.encrypt(text)
         self._connect().execute(
             "INSERT INTO kv(scope, name, value, secret, expire_at, updated_at) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT(scope, name) DO UPDATE SET value=excluded.value, secret=excluded.secret,"
@@ -183,7 +243,7 @@ class DatastoreService:
         return self._store.list(prefix=full_prefix, limit=limit, offset=offset)
 
     def get_value(self, name: str, local: bool = True, scope: str = SYSTEM_SCOPE, decrypt: bool = False):
-        return self._store.get(self._key(name, local), scope=scope)
+        return self._store.get(self._key(name, local), scope=scope, decrypt=decrypt)
 
     def set_value(
         self,

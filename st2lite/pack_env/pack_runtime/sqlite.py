@@ -6,17 +6,36 @@ processes (the runtime, sensors, action workers) share the files.
 
     connections = ThreadConnections("/tmp/history.sqlite", schema="CREATE TABLE IF NOT EXISTS t (x);")
     connections.get().execute("INSERT INTO t VALUES (1)")
+
+The files hold secrets and alert data: the database is created 0600 before SQLite opens
+it (SQLite gives its -wal and -shm files the database's mode), and files an older version
+left group- or world-readable are narrowed to 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 import threading
+
+
+def private_database(path: str) -> None:
+    """Create ``path`` empty with mode 0600 if it is missing; narrow it and its -wal/-shm to 0600."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # not ours: leave it
+            if stat.S_IMODE(os.stat(name).st_mode) & 0o077:
+                os.chmod(name, 0o600)
 
 
 class ThreadConnections:
     def __init__(self, path: str, schema: str) -> None:
         self.path = str(path)
+        if self.path != ":memory:":
+            private_database(self.path)
         self._local = threading.local()
         self.get().executescript(schema)
 
