@@ -327,6 +327,62 @@ def dirname(value: Any) -> str:
     return os.path.dirname(str(_plain(value)))
 
 
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+
+def _semver(value: Any) -> tuple[int, int, int, tuple[str, ...]]:
+    """(major, minor, patch, prerelease parts) of a semantic version, as python-semver parses it."""
+    match = _SEMVER.match(str(_plain(value)))
+    if not match:
+        raise ValueError(f"{value} is not valid SemVer string")
+    pre = tuple(match.group(4).split(".")) if match.group(4) else ()
+    return int(match.group(1)), int(match.group(2)), int(match.group(3)), pre
+
+
+def _pre_key(pre: tuple[str, ...]) -> tuple:
+    # SemVer 2.0 precedence: a release sorts after its prereleases; numeric identifiers sort
+    # numerically and before alphanumeric ones; more identifiers sort later when equal.
+    if not pre:
+        return (1,)
+    return (0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre))
+
+
+def version_compare(value: Any, pattern: Any) -> int:
+    """st2's ``version_compare`` (python-semver ``compare``): -1, 0 or 1."""
+    a, b = _semver(value), _semver(pattern)
+    left, right = (a[:3], _pre_key(a[3])), (b[:3], _pre_key(b[3]))
+    return (left > right) - (left < right)
+
+
+def version_match(value: Any, pattern: Any) -> bool:
+    """``"1.2.3" | version_match(">=1.0.0")`` (operators <, >, <=, >=, ==, !=; none means ==)."""
+    expr = str(pattern)
+    for op in (">=", "<=", "==", "!=", ">", "<"):
+        if expr.startswith(op):
+            other = expr[len(op):]
+            break
+    else:
+        if not expr[:1].isdigit():
+            raise ValueError(f"{expr!r} is not a version match expression (<, >, <=, >=, ==, !=)")
+        op, other = "==", expr
+    result = version_compare(value, other)
+    return {">=": result >= 0, "<=": result <= 0, "==": result == 0, "!=": result != 0, ">": result > 0, "<": result < 0}[op]
+
+
+def _bump(index: int) -> Callable[[Any], str]:
+    def bump(value: Any) -> str:
+        parts = list(_semver(value)[:3])
+        parts[index] += 1
+        parts[index + 1 :] = [0] * (2 - index)
+        return ".".join(map(str, parts))
+
+    return bump
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "decrypt_kv": decrypt_kv,
     "from_json_string": from_json_string,
@@ -340,6 +396,15 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "regex_search": regex_search,
     "regex_substring": regex_substring,
     "to_human_time_from_seconds": to_human_time_from_seconds,
+    "version_compare": version_compare,
+    "version_more_than": lambda value, pattern: version_compare(value, pattern) == 1,
+    "version_less_than": lambda value, pattern: version_compare(value, pattern) == -1,
+    "version_equal": lambda value, pattern: version_compare(value, pattern) == 0,
+    "version_match": version_match,
+    "version_bump_major": _bump(0),
+    "version_bump_minor": _bump(1),
+    "version_bump_patch": _bump(2),
+    "version_strip_patch": lambda value: "{}.{}".format(*_semver(value)[:2]),
     "use_none": use_none,
     "basename": basename,
     "dirname": dirname,

@@ -58,3 +58,33 @@ def test_data_still_renders(context):
     assert render_action_parameters({"n": "{{ trigger.labels | length }}"}, {"n": {"type": "integer"}}, context) == {"n": 1}
     criteria = {"trigger.labels.pod": {"type": "equals", "pattern": "{{ 'web-' ~ 1 }}"}}
     assert match_criteria(criteria, {"labels": {"pod": "web-1"}}, context).matched
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ '1.2.3' | version_compare('1.2.4') }}", -1),
+        ("{{ '1.10.0' | version_compare('1.9.9') }}", 1),
+        ("{{ '1.0.0-rc.1' | version_compare('1.0.0') }}", -1),
+        ("{{ '1.0.0-alpha.2' | version_compare('1.0.0-alpha.10') }}", -1),
+        ("{{ '1.0.0-alpha' | version_compare('1.0.0-alpha.1') }}", -1),
+        ("{{ '1.0.0-beta' | version_compare('1.0.0-alpha.beta') }}", 1),
+        ("{{ '1.0.0+build.1' | version_equal('1.0.0') }}", True),
+        ("{{ '2.0.0' | version_more_than('1.9.9') }}", True),
+        ("{{ '2.0.0' | version_less_than('1.9.9') }}", False),
+        ("{{ '1.2.3' | version_match('>=1.2.0') }}", True),
+        ("{{ '1.2.3' | version_match('<1.2.3') }}", False),
+        ("{{ '1.2.3' | version_match('!=1.2.3') }}", False),
+        ("{{ '1.2.3' | version_bump_major }}", "2.0.0"),
+        ("{{ '1.2.3' | version_bump_minor }}", "1.3.0"),
+        ("{{ '1.2.3-rc.1' | version_bump_patch }}", "1.2.4"),
+        ("{{ '1.2.3' | version_strip_patch }}", "1.2"),
+    ],
+)
+def test_st2_version_filters(context, template, expected):
+    assert render_template(template, context) == expected
+
+
+def test_version_filters_refuse_what_is_not_semver(context):
+    with pytest.raises(ValueError, match="not valid SemVer"):
+        render_template("{{ '1.2' | version_compare('1.2.0') }}", context)
