@@ -111,6 +111,10 @@ def test_the_running_knowledge_service_refuses_requests_without_the_secret(aegis
     assert requests.post(f"{base}/remember", json=remember, timeout=10).status_code == 401
     assert requests.post(f"{base}/remember", json=remember, headers={"Authorization": "Bearer guess"}, timeout=10).status_code == 403
     assert not Path("/tmp/aegis-e2e-evil.json").exists()
+    # The pack's actions read the secret from the datastore and are answered by the service.
+    searched = run_cli(["action", "execute", "aegis.knowledge_search", "text=no space left on device", "k=1"], env)
+    assert searched.returncode == 0, searched.stdout + searched.stderr
+    assert json.loads(searched.stdout)["result"]["result"]["via"] == "service", searched.stdout
     # The secret is in the datastore, flagged secret, and never printed in clear.
     listed = run_cli(["key", "list", "--prefix", "aegis.knowledge_service"], env)
     assert "aegis.knowledge_service.token" in listed.stdout and "********" in listed.stdout
