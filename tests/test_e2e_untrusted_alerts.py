@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote
 
+import pytest
 import requests
 import yaml
 from conftest import REPO, run_cli, wait_for
@@ -173,3 +174,16 @@ def test_st2_webhook_path_renders_the_body_inert_and_fans_out_incident_ids(make_
         incident = workflow["result"]["output"]["incident"]
         assert incident["labels"] == alerts[incident["fingerprint"]]["labels"]
         assert incident["annotations"] == alerts[incident["fingerprint"]]["annotations"]
+
+
+@pytest.mark.parametrize("value", ["{{ 7 * 7 }}", "<% 'payments-api' %>", "{% raw %}x{% endraw %}", "inc-0123456789ABCDEF", ""])
+def test_workflow_actions_refuse_anything_but_an_incident_id(make_runtime, tmp_path, value):
+    from st2lite.params import ParameterValidationError
+
+    runtime = make_runtime(REPO / "packs" / "aegis", home=tmp_path / "home")
+    for ref in ("aegis.remediate", "aegis.record_incident", "aegis.diagnose"):
+        with pytest.raises(ParameterValidationError, match="incident_id"):
+            runtime.execute(ref, {"incident_id": value})
+    with pytest.raises(ParameterValidationError, match="body"):
+        runtime.execute("aegis.remediate_group", {"body": '{"alerts": [{"labels": {"x": "{{ 7 * 7 }}"}}]}'})
+    assert runtime.records.list_executions(limit=10) == []
