@@ -4,6 +4,11 @@ Each sensor runs ``pack_runtime.sensor_wrapper``; it records the trigger instanc
 dispatches itself and prints their ids, which this container hands to ``on_trigger``. A
 sensor that exits is started again after 1, 2, 4, ... seconds (at most 60); the backoff
 resets once a run has lasted a minute.
+
+Readiness (st2lite only; st2's container has no such signal): the wrapper writes
+``READY_LINE`` once the sensor is set up and its ``run()`` begins; ``ready()`` is true
+from then until the process exits. Sensors run in their own session, so a Ctrl-C at the
+terminal reaches the runtime only, which then stops them (no "exited; restarting" race).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .pack_env.pack_runtime.sensor_wrapper import READY_LINE
 from .pack_processes import pack_process_env
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ class SensorProcess:
         self._on_trigger = on_trigger
         self._on_restart = on_restart
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self._thread = threading.Thread(target=self._supervise, daemon=True, name=f"sensor-{spec.ref}")
@@ -88,14 +95,21 @@ class SensorProcess:
                 self.proc = subprocess.Popen(
                     self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
                     env=pack_process_env(self.spec.pack_dir, self.spec.python, self.spec.extra_env),
+                    start_new_session=True,
                 )  # fmt: skip
+            if self._stop.is_set():  # stop() came while we were starting it
+                self.proc.terminate()
             LOG.info("sensor %s started (pid %d), log %s", self.spec.ref, self.proc.pid, self._log_file)
             assert self.proc.stdout is not None
             for line in self.proc.stdout:
                 trigger_instance_id = line.strip()
-                if trigger_instance_id:
+                if trigger_instance_id == READY_LINE:
+                    LOG.info("sensor %s is ready", self.spec.ref)
+                    self._ready.set()
+                elif trigger_instance_id:
                     self._on_trigger(trigger_instance_id)
             code = self.proc.wait()
+            self._ready.clear()
             if self._stop.is_set():
                 break
             if time.monotonic() - started > STABLE_AFTER:
@@ -111,11 +125,24 @@ class SensorProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def ready(self) -> bool:
+        """Set up and in ``run()`` (the wrapper said so) and still running."""
+        return self._ready.is_set() and self.running()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Stop restarting and send SIGTERM; ``stop()`` then waits (stop many at once)."""
         self._stop.set()
         proc = self.proc
         if proc and proc.poll() is None:
             proc.terminate()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.request_stop()
+        proc = self.proc
+        if proc and proc.poll() is None:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
