@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings
+from .settings import Settings, StartupError
 
 STATUS_COLUMNS = ("id", "action", "user", "status", "start_timestamp", "end_timestamp", "rule")
 
@@ -281,6 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a configuration or start-up problem is printed as one line per
+    problem (file or variable, key, fix), never a traceback, and exits 2."""
+    try:
+        return _main(argv)
+    except StartupError as exc:
+        for line in exc.lines:
+            print(f"aegis: {line}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = Settings.from_env()
     first = next((a for a in argv if not a.startswith("-")), None)

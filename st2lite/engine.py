@@ -30,7 +30,16 @@ from typing import Any
 
 from . import shims  # noqa: F401  (before anything imports orquesta)
 from .criteria import RuleMatchingError, match_rules
-from .loader import ActionMeta, Pack, RuleMeta, load_pack, load_pack_config
+from .loader import (
+    ActionMeta,
+    ConfigError,
+    Pack,
+    RuleMeta,
+    load_pack,
+    load_pack_config,
+    suggest,
+    unknown_config_sections,
+)
 from .metrics import RuntimeMetrics
 from .pack_env.pack_runtime import records as rec
 from .pack_env.pack_runtime.datastore import KeyValueStore
@@ -39,7 +48,7 @@ from .pack_processes import WorkerPool
 from .params import ParameterValidationError, mask_secrets, merged_parameter_schema, validate_parameters
 from .policies import ExecutionRequest, PolicyEngine
 from .sensor_container import SensorProcess, SensorSpec
-from .settings import Settings
+from .settings import Settings, StartupError
 from .templating import RenderError, build_context, get_cast, render_action_parameters, render_template
 from .virtualenv import ensure_pack_virtualenv
 from .workflow import TaskActionRequest, WorkflowHost, WorkflowSpecError
@@ -135,8 +144,17 @@ class Runtime:
             for problem in pack.problems:
                 LOG.warning("pack %s: %s", pack.ref, problem)
             config_path = self.settings.pack_config_file(pack.ref)
-            config = load_pack_config(pack, config_path if config_path.exists() else None)
-            config = render_template(config, build_context(self.store, user=DEFAULT_USER))
+            try:
+                config = load_pack_config(pack, config_path if config_path.exists() else None)
+                config = render_template(config, build_context(self.store, user=DEFAULT_USER))
+            except ConfigError as exc:
+                raise StartupError(*(f"{p.file}: {p.field or '(root)'}: {p.message}" for p in exc.problems)) from None
+            except RenderError as exc:
+                raise StartupError(f"{config_path}: a value cannot be rendered: {exc}") from None
+            for key in unknown_config_sections(pack, config):
+                # st2 accepts (and ignores) them, so a warning: usually a misspelled section.
+                LOG.warning("%s: %s: not in the pack's config.schema.yaml; it is ignored%s",
+                            config_path, key, suggest(key, pack.config_schema))
             config_file = self.settings.run_dir / "configs" / f"{pack.ref}.json"
             config_file.parent.mkdir(parents=True, exist_ok=True)
             # The rendered config may carry secrets: readable by this user only.
