@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,15 @@ def local_key_prefix(pack: str, class_name: str) -> str:
 
 
 class KeyValueStore:
-    """A process- and thread-safe key-value store (SQLite in WAL mode)."""
+    """A process- and thread-safe key-value store (SQLite in WAL mode).
 
-    def __init__(self, path: str) -> None:
+    ``clock`` (seconds since the epoch, ``time.time`` by default) decides TTL expiry; tests
+    pass a controlled one.
+    """
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
+        self._clock = clock
         self._connections = ThreadConnections(self.path, _SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
@@ -84,7 +90,7 @@ class KeyValueStore:
             .execute(
                 "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND name=?"
                 " AND (expire_at IS NULL OR expire_at > ?)",
-                (scope, name, time.time()),
+                (scope, name, self._clock()),
             )
             .fetchone()
         )
@@ -105,7 +111,7 @@ class KeyValueStore:
         self._check_scope(scope)
         if ttl is not None and int(ttl) <= 0:
             raise ValueError("ttl must be a positive number of seconds")
-        now = time.time()
+        now = self._clock()
         expire_at = now + int(ttl) if ttl else None
         text = value if isinstance(value, str) else str(value)
         self._connect().execute(
@@ -119,7 +125,7 @@ class KeyValueStore:
     def set_if_absent(self, name: str, value: str, ttl: int | None = None, scope: str = SYSTEM_SCOPE) -> bool:
         """Atomically create a key unless a live one exists; True when this call created it."""
         self._check_scope(scope)
-        now = time.time()
+        now = self._clock()
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -152,7 +158,7 @@ class KeyValueStore:
     ) -> list[KeyValuePair]:
         self._check_scope(scope)
         sql = "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND (expire_at IS NULL OR expire_at > ?)"
-        args: list[Any] = [scope, time.time()]
+        args: list[Any] = [scope, self._clock()]
         if prefix:
             sql += " AND substr(name, 1, ?) = ?"
             args += [len(prefix), prefix]
