@@ -320,6 +320,11 @@ class Runtime:
         return {"status": status, "packs": sorted(self.packs), "sensors": sensors, "worker_pools": pools,
                 "trigger_processor": processor}
 
+    @property
+    def started(self) -> bool:
+        """``start()`` has returned."""
+        return self._started.is_set()
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until ``health()`` says ``ok`` (True) or ``timeout`` passes (False)."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -9,7 +9,7 @@ The health endpoints are served before anything else starts, and say honestly ho
 |------------|-------------------------------------------------------|----------------------------------|
 | ``/readyz``  | every enabled sensor is set up and running and every worker pool has a started worker: alerts are taken | Kubernetes ``readinessProbe``; scripts that wait before posting |
 | ``/healthz`` | the same as ``/readyz`` (kept for existing probes)    |                                  |
-| ``/livez``   | the process serves HTTP and is not stopping           | Kubernetes ``livenessProbe`` (never ``/readyz``: a slow start must not be killed) |
+| ``/livez``   | the process serves HTTP (503 only when started and its trigger processor died) | Kubernetes ``livenessProbe`` (never ``/readyz``: a slow start must not be killed) |
 
 Not ready answers 503 with ``{"status": "starting" | "degraded" | "stopping", ...}`` (see
 :meth:`st2lite.engine.Runtime.health`). Sensor readiness is an st2lite signal (the sensor
@@ -42,10 +42,12 @@ def _health_routes(runtime: Runtime) -> dict[str, Callable[[], tuple[int, bytes,
         return (200 if health["status"] == "ok" else 503), json.dumps(health).encode(), "application/json"
 
     def live() -> tuple[int, bytes, str]:
+        # Alive unless it is wedged: started, not stopping, and the trigger processor died.
+        # A slow start or a crash-looping sensor is not a reason to kill the process.
         health = runtime.health()
-        alive = health["status"] != "stopping"
-        body = {"status": "alive" if alive else "stopping"}
-        return (200 if alive else 503), json.dumps(body).encode(), "application/json"
+        wedged = runtime.started and health["status"] != "stopping" and not health["trigger_processor"]
+        body = {"status": "wedged" if wedged else "alive", "stopping": health["status"] == "stopping"}
+        return (503 if wedged else 200), json.dumps(body).encode(), "application/json"
 
     def metrics() -> tuple[int, bytes, str]:
         return 200, runtime.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"

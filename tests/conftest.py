@@ -119,16 +119,16 @@ def aegis_service(aegis_env, tmp_path: Path):
     proc = start_runtime(aegis_env, tmp_path / "runtime.log")
     url = f"http://127.0.0.1:{webhook_port}/alertmanager"
 
-    def listening():
+    def ready():
         assert proc.poll() is None, (tmp_path / "runtime.log").read_text()
         try:
-            requests.get(url, timeout=1)
-            return True
+            response = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/readyz", timeout=2)
         except requests.ConnectionError:
-            return False
+            return False  # still loading the packs
+        return response.status_code == 200 and response.json()
 
-    wait_for(listening, timeout=120, what="the Alertmanager webhook sensor to listen")
-    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+    # Ready means every sensor is set up (the webhook listens) and every worker pool started.
+    health = wait_for(ready, timeout=120, what="the runtime to be ready (/readyz 200)")
     assert health["status"] == "ok", health
     assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
     yield url, aegis_env

@@ -191,7 +191,7 @@ def test_a_post_at_the_first_healthz_200_is_taken(aegis_env, tmp_path):
         assert health["worker_pools"] == {"aegis": {"ready": True}}
         assert all(code == 503 and status == "starting" for code, status in seen[:-1]), seen
         live = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/livez", timeout=5)
-        assert live.status_code == 200 and live.json() == {"status": "alive"}
+        assert live.status_code == 200 and live.json() == {"status": "alive", "stopping": False}
         assert requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/readyz", timeout=5).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -153,3 +153,33 @@ def test_backstop_rules_are_not_evaluated_when_a_standard_rule_matched(tmp_path)
     assert [r["name"] for r, _ in match_rules([standard, backstop], "p.t", {"a": 1}, context)] == ["s"]
     only_backstop = match_rules([backstop], "p.t", {"a": 1}, context)
     assert [(r["name"], len(res.errors)) for r, res in only_backstop] == [("b", 1)]
+
+
+def _runtime_with_criteria(make_runtime, criteria):
+    import dataclasses
+
+    from conftest import FIXTURE_PACKS
+
+    runtime = make_runtime(FIXTURE_PACKS / "svctest")
+    (rule,) = [r for r in runtime.rules if r.trigger_type == "svctest.tick"]
+    runtime.rules = [dataclasses.replace(rule, meta={**rule.meta, "criteria": criteria})]
+    ti_id = runtime.records.record_trigger_instance("svctest.tick", {"n": 1, "items": [{"a": 1}, {"a": 2}]})
+    assert runtime.process_trigger_instance(runtime.records.get_trigger_instance(ti_id)) == []
+    return runtime, ti_id
+
+
+def test_the_runtime_records_each_matching_error_as_a_failed_enforcement(make_runtime):
+    criteria = {"trigger.items": {"type": "search", "condition": "any", "pattern": {"item.a": {"type": "lt", "pattern": "x"}}}}
+    runtime, ti_id = _runtime_with_criteria(make_runtime, criteria)
+    enforcements = runtime.records.list_rule_enforcements(ti_id)
+    assert [(e["rule"], e["status"], e["execution_id"]) for e in enforcements] == [("svctest.on_tick", "failed", None)] * 2
+    assert all(e["failure_reason"].startswith(f'Failed to match rule "svctest.on_tick" against trigger instance "{ti_id}"')
+               for e in enforcements)  # fmt: skip
+    assert runtime.records.get_trigger_instance(ti_id)["status"] == "processed", "the rule did not match; no crash"
+
+
+def test_the_runtime_fails_a_trigger_instance_on_an_unknown_operator(make_runtime):
+    runtime, ti_id = _runtime_with_criteria(make_runtime, {"trigger.n": {"type": "equalz", "pattern": 1}})
+    assert runtime.records.get_trigger_instance(ti_id)["status"] == "processing_failed"
+    (enforcement,) = runtime.records.list_rule_enforcements(ti_id)
+    assert enforcement["status"] == "failed" and "equalz" in enforcement["failure_reason"]
