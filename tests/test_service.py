@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import AEGIS, FIXTURE_PACKS, REPO, run_cli, start_runtime, wait_for
+
+from conftest import FIXTURE_PACKS, run_cli, start_runtime, wait_for
 
 
 @pytest.fixture
@@ -19,9 +20,9 @@ def service_env(aegis_env):
     return aegis_env
 
 
-def start_service(env: dict[str, str]) -> subprocess.Popen:
+def start_service(env: dict[str, str], new_session: bool = False) -> subprocess.Popen:
     log_file = Path(env["AEGIS_HOME"]).parent / "runtime.log"
-    proc = start_runtime(env, log_file)
+    proc = start_runtime(env, log_file, new_session=new_session)
     proc.log_file = log_file
     url = f"http://{env['AEGIS_API_LISTEN']}/healthz"
 
@@ -149,6 +150,7 @@ def test_sigterm_lets_a_running_workflow_finish(service_env):
 def _aegis_config(home: Path, tmp_path: Path) -> int:
     """The aegis pack's config on free ports; returns the webhook's port."""
     import yaml
+
     from conftest import free_port
 
     (home / "configs").mkdir(parents=True, exist_ok=True)
@@ -229,25 +231,10 @@ def test_healthz_is_starting_until_the_sensor_is_ready(service_env, tmp_path):
         assert proc.wait(timeout=30) == 0
 
 
-def test_ctrl_c_stops_without_restarting_a_sensor(service_env, tmp_path):
+def test_ctrl_c_stops_without_restarting_a_sensor(service_env):
     """Ctrl-C reaches the whole foreground process group: sensors must not see it first."""
-    log_file = tmp_path / "runtime.log"
-    with open(log_file, "ab") as log:
-        proc = subprocess.Popen([*AEGIS, "run"], env=service_env, cwd=REPO, stdout=log, stderr=log,
-                                start_new_session=True)  # fmt: skip
-    url = f"http://{service_env['AEGIS_API_LISTEN']}/healthz"
-
-    def healthy():
-        assert proc.poll() is None, log_file.read_text()
-        try:
-            return requests.get(url, timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_for(healthy, timeout=60, what="/healthz 200")
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does
-        assert proc.wait(timeout=30) == 0
-    log = log_file.read_text()
+    proc = start_service(service_env, new_session=True)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does
+    assert proc.wait(timeout=30) == 0
+    log = proc.log_file.read_text()
     assert "restarting" not in log and "stopped" in log, log
