@@ -120,14 +120,17 @@ def aegis_service(aegis_env, tmp_path: Path):
             return False  # still loading the packs
         return response.status_code == 200 and response.json()
 
-    # Ready means every sensor is set up (the webhook listens) and every worker pool started.
-    health = wait_for(ready, timeout=120, what="the runtime to be ready (/readyz 200)")
-    assert health["status"] == "ok", health
-    assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
-    yield url, aegis_env
-    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
-    assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    try:
+        # Ready means every sensor is set up (the webhook listens) and every worker pool started.
+        health = wait_for(ready, timeout=120, what="the runtime to be ready (/readyz 200)")
+        assert health["status"] == "ok", health
+        assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
+        yield url, aegis_env
+        health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+        assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
+    finally:
+        # Always stopped, even when an assertion above failed (a leaked runtime keeps ports).
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
 
 
