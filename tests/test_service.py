@@ -33,7 +33,12 @@ def start_service(env: dict[str, str], new_session: bool = False) -> subprocess.
         except requests.ConnectionError:
             return False
 
-    wait_for(healthy, timeout=60, what="/healthz to answer 200")
+    try:
+        wait_for(healthy, timeout=60, what="/healthz to answer 200")
+    except BaseException:
+        proc.kill()  # never leak a runtime (and its ports) past a failed test
+        proc.wait()
+        raise
     return proc
 
 
