@@ -46,6 +46,17 @@ class SensorSpec:
     triggers: list[dict] = field(default_factory=list)
 
 
+def _last_line(path: Path, offset: int) -> str:
+    """The last non-empty line written to ``path`` after ``offset`` (bounded read)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(offset, path.stat().st_size - 4096))
+            lines = [line.strip() for line in fh.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
 class SensorProcess:
     def __init__(
         self,
@@ -91,6 +102,7 @@ class SensorProcess:
         backoff = 1.0
         while not self._stop.is_set():
             started = time.monotonic()
+            log_offset = self._log_file.stat().st_size if self._log_file.exists() else 0
             with open(self._log_file, "ab") as log:
                 self.proc = subprocess.Popen(
                     self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -109,13 +121,18 @@ class SensorProcess:
                 elif trigger_instance_id:
                     self._on_trigger(trigger_instance_id)
             code = self.proc.wait()
+            was_ready = self._ready.is_set()
             self._ready.clear()
             if self._stop.is_set():
                 break
             if time.monotonic() - started > STABLE_AFTER:
                 backoff = 1.0
             self.restarts += 1
-            LOG.error("sensor %s exited with %s; restarting in %.0f s (see %s)", self.spec.ref, code, backoff, self._log_file)
+            # Say why in one line (e.g. "OSError: [Errno 98] Address already in use"): the
+            # traceback is in the sensor's log.
+            why = _last_line(self._log_file, log_offset)
+            LOG.error("sensor %s exited with %s%s%s; restarting in %.0f s (see %s)", self.spec.ref, code,
+                      "" if was_ready else " before it was ready", f": {why}" if why else "", backoff, self._log_file)
             if self._on_restart:
                 self._on_restart(self.spec.ref)
             if self._stop.wait(backoff):
