@@ -112,7 +112,6 @@ class Runtime:
         settings.ensure_dirs()
         self.store = KeyValueStore(str(settings.datastore_db))
         self.records = Records(str(settings.history_db))
-        self.metrics = RuntimeMetrics(settings.run_dir / "metrics" if service else None)
         self._build_virtualenvs = build_virtualenvs
         self.packs: dict[str, PackRuntime] = {}
         self.actions: dict[str, ActionMeta] = _core_actions()
@@ -126,7 +125,8 @@ class Runtime:
         self._done: dict[str, threading.Event] = {}
         self._done_lock = threading.Lock()
         self.started_at: float | None = None
-        self._load_packs()
+        self._load_packs()  # first: a bad config raises StartupError before anything is created
+        self.metrics = RuntimeMetrics(settings.run_dir / "metrics" if service else None)
         #: The action policies of the loaded packs (``policies.describe()`` lists them).
         self.policies = PolicyEngine.from_packs((p.pack for p in self.packs.values()), resubmit=self._resubmit)
 
