@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import FIXTURE_PACKS, run_cli, start_runtime, wait_for
 
 
@@ -155,7 +154,6 @@ def test_sigterm_lets_a_running_workflow_finish(service_env):
 def _aegis_config(home: Path, tmp_path: Path) -> int:
     """The aegis pack's config on free ports; returns the webhook's port."""
     import yaml
-
     from conftest import free_port
 
     (home / "configs").mkdir(parents=True, exist_ok=True)
