@@ -942,7 +942,7 @@ _BARE_LOOKUP = re.compile(r"{{-?\s*(st2kv\.system|system)\.[\w.]+\s*-?}}")
 
 
 def criteria_portability_problems(pack: Pack) -> list[Problem]:
-    """Criteria patterns that match in no StackStorm: a bare datastore lookup.
+    """Criteria that match in no StackStorm: a bare datastore lookup in a pattern, ``SEARCH``.
 
     st2 appends ``| to_complex`` (``json.dumps``) to a pattern's ``{{ }}``, and a datastore
     lookup object cannot be serialised (StackStorm/st2#4043, #5260): the criterion always
@@ -951,6 +951,12 @@ def criteria_portability_problems(pack: Pack) -> list[Problem]:
     problems: list[Problem] = []
     for rule in pack.rules:
         for path, text in _walk_strings(rule.criteria, "criteria"):
+            if path.endswith(".type") and text.lower() == "search" and text != "search":
+                problems.append(Problem(
+                    pack.relative(rule.file), path,
+                    f'"{text}" is not a search on StackStorm (filter.py tests type == "search" as spelled; '
+                    "the criterion always fails): write search",
+                ))  # fmt: skip
             if path.endswith(".pattern") or ".pattern." in path:
                 if _BARE_LOOKUP.search(text):
                     problems.append(Problem(

@@ -74,6 +74,7 @@ EXPECTED = [
     # templates: a syntax error, and a criteria pattern no StackStorm can serialise
     ("rules/templates.yaml", "action.parameters.target", "Jinja syntax error in '{{ trigger.result.pod }'"),
     ("rules/templates.yaml", "criteria.trigger.status.pattern", "never matches on StackStorm"),
+    ("rules/templates.yaml", "criteria.trigger.result.items.type", '"SEARCH" is not a search on StackStorm'),
 ]
 
 
