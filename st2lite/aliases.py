@@ -40,6 +40,7 @@ from .pack_env.pack_runtime.aliases import (
     ParseException,
     extract_parameters,
     get_matching_alias,
+    normalise_alias_format_string,
 )
 from .params import ParameterValidationError
 from .templating import RenderError, build_context, get_jinja_environment, render_template
@@ -117,11 +118,27 @@ class AliasExecutor:
     def aliases(self) -> list[AliasMeta]:
         return [alias for pack_rt in self.runtime.packs.values() for alias in pack_rt.pack.aliases]
 
+    def formats(self) -> list[dict[str, Any]]:
+        """Every enabled alias's formats, as ``aegis alias list`` shows them."""
+        listed = []
+        for alias in self.aliases:
+            if alias.meta.get("enabled", True) is False:
+                continue
+            for fmt in alias.formats:
+                display, representations, _multiple = normalise_alias_format_string(fmt)
+                listed.append({"alias": alias.ref, "action_ref": alias.action_ref,
+                               "format": display or representations[0], "description": alias.meta.get("description", "")})
+        return listed
+
     def _match(self, command: str) -> AliasFormat:
         try:
             return get_matching_alias(command, self.aliases)
         except (ActionAliasAmbiguityException, InvalidAliasFormat) as exc:
-            raise AliasExecutionError(str(exc)) from exc
+            message = str(exc)
+            if isinstance(exc, ActionAliasAmbiguityException) and not getattr(exc, "matches", None):
+                known = "\n".join(f"  {f['format']}" for f in self.formats()) or "  (no aliases are loaded)"
+                message += f"; the commands are:\n{known}"
+            raise AliasExecutionError(message) from exc
 
     def match(self, command: str) -> dict[str, Any]:
         """Which alias and format ``command`` selects, and the parameters it gives
@@ -300,16 +317,29 @@ def main(argv: list[str], runtime_factory: Callable[[], Any]) -> int:
     sub = parser.add_subparsers(dest="verb", required=True)
     match_p = sub.add_parser("match", help="which alias a command selects, and its parameters")
     match_p.add_argument("command", nargs="+", help="the command text (words are joined with spaces)")
-    match_p.add_argument("--json", action="store_true")
+    match_p.add_argument("--json", action="store_true", help="print the match as JSON")
     exec_p = sub.add_parser("execute", help="run a command as the ChatOps bot would, print ack then result")
     exec_p.add_argument("command", nargs="+", help="the command text (words are joined with spaces)")
     exec_p.add_argument("-u", "--user", default=SYSTEM_USER, help="the chat user (api_user)")
     exec_p.add_argument("--channel", default=CLI_CHANNEL, help="source_channel of the execution")
     exec_p.add_argument("--timeout", type=float, default=None, help="seconds to wait for the result")
-    exec_p.add_argument("--json", action="store_true")
+    exec_p.add_argument("--json", action="store_true", help="print the reply as JSON")
+    list_p = sub.add_parser("list", help="every command the aliases accept")
+    list_p.add_argument("--json", action="store_true", help="print the list as JSON")
     args = parser.parse_args(argv)
+    if args.verb == "list":
+        runtime = runtime_factory()
+        try:
+            formats = AliasExecutor(runtime).formats()
+        finally:
+            runtime.stop()
+        if args.json:
+            print(json.dumps(formats, indent=2))
+        else:
+            for fmt in formats:
+                print(f"{fmt['format']:<40} {fmt['alias']} -> {fmt['action_ref']}")
+        return 0
     command = " ".join(args.command)
-
     runtime = runtime_factory()
     try:
         executor = AliasExecutor(runtime)

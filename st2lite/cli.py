@@ -9,6 +9,7 @@
     aegis trigger-instance list [--trigger REF] [-n N] [--json]
     aegis alias execute "aegis mode monitor"   # ChatOps, like `st2 action-alias execute`
     aegis alias match "aegis mode monitor"
+    aegis alias list                           # every command the aliases accept
     aegis key set|get|list|delete ...          # the datastore, like `st2 key`
     aegis pack setup                           # build/refresh pack virtualenvs
 
@@ -22,12 +23,14 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings
+from .pack_env.pack_runtime.records import EXECUTION_STATUSES
+from .settings import Settings, StartupError
 
 STATUS_COLUMNS = ("id", "action", "user", "status", "start_timestamp", "end_timestamp", "rule")
 
@@ -211,75 +214,111 @@ def delegate_to_pack(argv: list[str], settings: Settings) -> int:
 BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack")
 
 
-def build_parser() -> argparse.ArgumentParser:
+_PACK_COMMAND = re.compile(r"""\bsub\.add_parser\(\s*["']([\w-]+)["'](?:[^)]*?help=["']([^"']*)["'])?""")
+
+
+def pack_commands(settings: Settings) -> list[tuple[str, str, str]]:
+    """``(command, help, pack)`` of each pack CLI (``actions/lib/<pack>_cli.py``), read without running it.
+
+    Its top-level subcommands are the ``sub.add_parser("name", help=...)`` calls.
+    """
+    found: list[tuple[str, str, str]] = []
+    packs_dir = settings.packs_dir
+    for pack_dir in sorted(packs_dir.iterdir()) if packs_dir.is_dir() else []:
+        script = pack_dir / "actions" / "lib" / f"{pack_dir.name}_cli.py"
+        if (pack_dir / "pack.yaml").exists() and script.is_file():
+            for name, help_text in _PACK_COMMAND.findall(script.read_text(encoding="utf-8")):
+                found.append((name, help_text or f"(pack {pack_dir.name})", pack_dir.name))
+    return found
+
+
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aegis", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="serve the packs: sensors, rules, workflows, /metrics, /healthz")
-    sub.add_parser("alias", help="ChatOps aliases: match or execute a command (st2 action-alias)")
+    sub.add_parser("run", help="serve the packs: sensors, rules, workflows, /metrics, /healthz, /readyz, /livez")
+    sub.add_parser("alias", help="ChatOps aliases: list, match or execute a command (st2 action-alias)")
 
-    validate = sub.add_parser("validate", help="validate a pack's metadata and workflows")
+    validate = sub.add_parser("validate", help="validate a pack's metadata, workflows, rules and config")
     validate.add_argument("pack_dir", nargs="?", help="default: every pack in AEGIS_PACKS_DIR")
+    validate.add_argument("--config", help="pack config to check too (default: $AEGIS_HOME/configs/<pack>.yaml if present)")
 
     tester = sub.add_parser("rule-tester", help="does a rule match a trigger instance? (st2-rule-tester)")
-    tester.add_argument("--rule", required=True)
-    tester.add_argument("--trigger-instance", required=True)
+    tester.add_argument("--rule", required=True, help="rule file (YAML)")
+    tester.add_argument("--trigger-instance", required=True, help="trigger instance file (JSON or YAML)")
 
     action = sub.add_parser("action", help="run an action (st2 run / st2 action execute)")
-    action_sub = action.add_subparsers(dest="action_cmd", required=True)
-    execute = action_sub.add_parser("execute")
-    execute.add_argument("ref")
+    action_sub = action.add_subparsers(dest="action_cmd", required=True, metavar="SUBCOMMAND")
+    execute = action_sub.add_parser("execute", help="run an action and print its result")
+    execute.add_argument("ref", help="action ref, e.g. core.echo")
     execute.add_argument("parameters", nargs="*", help="key=value (value @FILE reads a file; JSON objects/lists parsed)")
-    execute.add_argument("--timeout", type=float, default=900)
+    execute.add_argument("--timeout", type=float, default=900, help="seconds to wait for the result (default 900)")
 
     execution = sub.add_parser("execution", help="the execution history (st2 execution)")
-    ex_sub = execution.add_subparsers(dest="execution_cmd", required=True)
-    ex_list = ex_sub.add_parser("list")
-    ex_list.add_argument("--action")
-    ex_list.add_argument("--status")
-    ex_list.add_argument("-n", type=int, default=50)
+    ex_sub = execution.add_subparsers(dest="execution_cmd", required=True, metavar="SUBCOMMAND")
+    ex_list = ex_sub.add_parser("list", help="recent executions, newest first")
+    ex_list.add_argument("--action", help="only this action ref")
+    ex_list.add_argument("--status", choices=EXECUTION_STATUSES, metavar="STATUS",
+                         help="only this status: " + ", ".join(EXECUTION_STATUSES))  # fmt: skip
+    ex_list.add_argument("-n", type=int, default=50, help="how many (default 50)")
     ex_list.add_argument("--all", action="store_true", help="include workflow task executions")
-    ex_list.add_argument("--json", action="store_true")
-    ex_get = ex_sub.add_parser("get")
-    ex_get.add_argument("id")
-    ex_get.add_argument("--json", action="store_true")
+    ex_list.add_argument("--json", action="store_true", help="print JSON (with children ids)")
+    ex_get = ex_sub.add_parser("get", help="one execution: parameters, result, children")
+    ex_get.add_argument("id", help="execution id")
+    ex_get.add_argument("--json", action="store_true", help="print JSON")
 
     ti = sub.add_parser("trigger-instance", help="recorded trigger instances (st2 trigger-instance)")
-    ti_sub = ti.add_subparsers(dest="ti_cmd", required=True)
-    ti_list = ti_sub.add_parser("list")
-    ti_list.add_argument("--trigger")
-    ti_list.add_argument("-n", type=int, default=50)
-    ti_list.add_argument("--json", action="store_true")
-    ti_get = ti_sub.add_parser("get")
-    ti_get.add_argument("id")
+    ti_sub = ti.add_subparsers(dest="ti_cmd", required=True, metavar="SUBCOMMAND")
+    ti_list = ti_sub.add_parser("list", help="recent trigger instances, newest first")
+    ti_list.add_argument("--trigger", help="only this trigger type ref")
+    ti_list.add_argument("-n", type=int, default=50, help="how many (default 50)")
+    ti_list.add_argument("--json", action="store_true", help="print JSON")
+    ti_get = ti_sub.add_parser("get", help="one trigger instance and its rule enforcements")
+    ti_get.add_argument("id", help="trigger instance id")
 
     key = sub.add_parser("key", help="the datastore (st2 key)")
-    key_sub = key.add_subparsers(dest="key_cmd", required=True)
-    for name in ("set", "get", "delete", "list"):
-        p = key_sub.add_parser(name)
+    key_sub = key.add_subparsers(dest="key_cmd", required=True, metavar="SUBCOMMAND")
+    for name, what in (("set", "set a key"), ("get", "show a key"), ("delete", "delete a key"), ("list", "list keys")):
+        p = key_sub.add_parser(name, help=what)
         if name != "list":
-            p.add_argument("name")
+            p.add_argument("name", help="key name, e.g. aegis.mode")
         if name == "set":
-            p.add_argument("value")
-            p.add_argument("--ttl", type=int)
+            p.add_argument("value", help="the value (a string)")
+            p.add_argument("--ttl", type=int, help="seconds until the key expires")
             p.add_argument("--encrypt", action="store_true", help="store encrypted (st2's key format); masked when shown")
         if name == "get":
             p.add_argument("--decrypt", action="store_true", help="show a secret in clear")
         if name == "list":
-            p.add_argument("--prefix")
-            p.add_argument("-j", "--json", action="store_true")
-        p.add_argument("--scope", default="system", choices=["system", "user"])
+            p.add_argument("--prefix", help="only keys starting with this")
+            p.add_argument("-j", "--json", action="store_true", help="print JSON (secrets masked)")
+        p.add_argument("--scope", default="system", choices=["system", "user"], help="datastore scope (default system)")
 
     pack = sub.add_parser("pack", help="pack virtualenvs")
-    pack_sub = pack.add_subparsers(dest="pack_cmd", required=True)
+    pack_sub = pack.add_subparsers(dest="pack_cmd", required=True, metavar="SUBCOMMAND")
     setup = pack_sub.add_parser("setup", help="create or refresh pack virtualenvs from requirements.txt")
-    setup.add_argument("packs", nargs="*")
+    setup.add_argument("packs", nargs="*", help="pack directories (default: every pack)")
+
+    # The packs' own commands (run in the pack's virtualenv): listed here, handed over by main().
+    for name, help_text, pack_ref in pack_commands(settings) if settings else []:
+        if name not in BUILTIN_COMMANDS:
+            sub.add_parser(name, help=f"{help_text} [pack {pack_ref}; aegis {name} --help]", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a configuration or start-up problem is printed as one line per
+    problem (file or variable, key, fix), never a traceback, and exits 2."""
+    try:
+        return _main(argv)
+    except StartupError as exc:
+        for line in exc.lines:
+            print(f"aegis: {line}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = Settings.from_env()
     first = next((a for a in argv if not a.startswith("-")), None)
@@ -292,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
         _setup_logging()
         return alias_main(argv[argv.index("alias") + 1 :], lambda: Runtime(settings))
-    args = build_parser().parse_args(argv)
+    args = build_parser(settings).parse_args(argv)
     _setup_logging(args.verbose)
     if args.command == "run":
         from .service import serve
@@ -301,10 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         from .validation import main as validate_main
 
-        targets = [args.pack_dir] if args.pack_dir else [
-            str(p) for p in sorted(settings.packs_dir.iterdir()) if (p / "pack.yaml").exists()
+        targets = [Path(args.pack_dir)] if args.pack_dir else [
+            p for p in sorted(settings.packs_dir.iterdir()) if (p / "pack.yaml").exists()
         ]
-        return max(validate_main([t]) for t in targets) if targets else 0
+
+        def validate(pack_dir: Path) -> int:
+            # The config this machine runs with ($AEGIS_HOME/configs/<pack>.yaml) is checked too.
+            config = args.config or settings.pack_config_file(pack_dir.resolve().name)
+            return validate_main([str(pack_dir), *(["--config", str(config)] if Path(config).is_file() else [])])
+
+        return max(validate(t) for t in targets) if targets else 0
     if args.command == "rule-tester":
         from .rule_tester import main as tester_main
 

@@ -14,36 +14,65 @@ Mirrors st2common/st2common/operators.py, st2reactor/rules/filter.py (``RuleFilt
     >>> result.matched, result.failed_criterion
     (False, 'trigger.labels.severity')
 
-Criteria keys are paths into ``{"trigger": payload}``: dotted names, list indexes
-(``trigger.alerts[0].labels``), quoted names (``trigger.headers['X-Token']`` or
-``trigger."X-Token"``) and ``*`` wildcards; the first value found is used and a missing
-path is None. A ``#tag`` suffix is stripped from a key so one rule can test the same key
-twice (``trigger.summary#1``, ``trigger.summary#2``).
+Criteria keys are jsonpath expressions (st2's ``PayloadLookup``, with st2's own dependency
+``jsonpath-rw``) over ``{"trigger": payload, "system": <datastore>}``: dotted names, list
+indexes (``trigger.alerts[0].labels``), quoted names (``trigger."X-Token"``), ``*``,
+``$.`` roots, ``..`` descendants, slices, ``where`` and backticks (```this```); the first
+value found is used and a missing path is None. What jsonpath-rw rejects (``trigger.0``,
+``trigger.$x``) fails the criterion, recorded, as in st2. A ``#tag`` suffix is stripped from a
+key so one rule can test the same key twice (``trigger.summary#1``, ``trigger.summary#2``).
+
+Exactly as StackStorm, oddities included (a rule that matches here matches on st2):
+
+- An error while rendering a pattern, looking up a key or applying an operator makes the
+  criterion false and is recorded (``MatchResult.errors``, a failed rule enforcement each,
+  st2's ``_create_rule_enforcement``); matching goes on with the other rules.
+- An unknown operator name raises :class:`UnknownOperatorError` out of :func:`select_rules`
+  (st2's ``get_operator`` is called outside the ``try``): no rule of that trigger instance
+  is enforced and the instance is ``processing_failed``. Inside a ``search`` it is an
+  ordinary recorded error (the search operator's call is inside the ``try``).
+- Operator names are looked up case-insensitively (``EQ``), but ``search`` is recognised
+  only in lower case: ``SEARCH`` gets the search function called as a plain operator, which
+  fails (recorded).
+- ``search`` evaluates every child criterion for every item (st2 builds full lists, no
+  short-circuit), so every failing child is recorded. Child patterns see ``item`` (and the
+  datastore), not ``trigger``: ``{{ trigger.x }}`` there is undefined and fails.
+- Patterns are rendered with ``trigger`` (or ``item``), ``st2kv.system`` and the legacy
+  ``system`` scope only (no ``st2kv.user``, no ``config_context``). A ``{{ }}`` expression
+  gets ``| to_complex`` appended, which ``json.dumps`` the value: a bare datastore lookup
+  (``{{ st2kv.system.x }}``, ``{{ system.x }}``) cannot be serialised, so the criterion fails
+  on st2 (StackStorm/st2#4043, #5260) and here; ``{{ st2kv.system.x | string }}`` works.
+  ``aegis validate`` flags the bare form.
+- ``timediff_lt``/``timediff_gt`` compare with ``float(pattern)``: ``"600"`` is 600 s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dateutil.parser
+from jsonpath_rw import parse as jsonpath_parse
 
-from st2lite.templating import ENV
+from st2lite.templating import get_jinja_environment
 
 __all__ = [
     "OPERATORS",
     "SEARCH",
     "MatchResult",
+    "RuleMatchingError",
     "UnknownOperatorError",
     "UnrecognizedConditionError",
     "get_operator",
     "lookup_payload",
     "match_criteria",
+    "match_rules",
     "rule_matches",
     "rule_ref",
     "select_rules",
@@ -66,6 +95,15 @@ class UnknownOperatorError(ValueError):
 
 class UnrecognizedConditionError(ValueError):
     """A ``search`` criterion has a condition other than any, all, all2any, any2any."""
+
+
+class RuleMatchingError(RuntimeError):
+    """Matching raised (st2: an unknown operator); no rule of the trigger instance applies."""
+
+    def __init__(self, rule: str, error: Exception) -> None:
+        super().__init__(f"rule {rule}: {error}")
+        self.rule = rule
+        self.error = error
 
 
 # --------------------------------------------------------------------------------------
@@ -209,7 +247,8 @@ def _parse_utc(value: Any) -> dt.datetime:
 
 def _timediff(value: Any, period_seconds: Any, op: Callable[[Any, Any], bool]) -> bool:
     elapsed = (dt.datetime.now(dt.UTC) - _parse_utc(value)).total_seconds()
-    return op(elapsed, period_seconds)
+    # st2 float()s the period: "600" is 600 seconds, "ten" raises (a recorded failure).
+    return op(elapsed, float(period_seconds))
 
 
 def timediff_lt(value: Any, pattern: Any) -> bool:
@@ -255,28 +294,31 @@ def search(value: Any, pattern: Any, condition: Any, check: CheckFunction) -> bo
     ``any``: some item matches every child criterion; ``all``: every item matches every
     child criterion; ``all2any``: every item matches at least one child criterion;
     ``any2any``: some item matches at least one child criterion. A dict value counts as a
-    one-element list.
+    one-element list. As st2's ``operators.search``: the condition is checked first, then
+    every child criterion is evaluated for every item (full lists, no short-circuit, so
+    each failing child is recorded); a missing pattern fails on the first item (st2 calls
+    ``pattern.items()``), so an empty list still gives ``all([]) == True``.
     """
     if isinstance(value, dict):
         value = [value]
-    pattern = pattern or {}
-
-    def item_results(item: Any):
-        context = {TRIGGER_ITEM_PAYLOAD_PREFIX: item}
-        # A generator: all()/any() stop at the first decisive child criterion, as st2's do.
-        return (check(key, spec, context) for key, spec in pattern.items())
-
+    item_match: Callable[[Any], bool] = all
+    pattern_match: Callable[[Any], bool] = all
     if condition == "any":
-        return any(all(item_results(item)) for item in value)
-    if condition == "all":
-        return all(all(item_results(item)) for item in value)
-    if condition == "all2any":
-        return all(any(item_results(item)) for item in value)
-    if condition == "any2any":
-        return any(any(item_results(item)) for item in value)
-    raise UnrecognizedConditionError(
-        f"The {condition!r} search condition is not recognized, only 'any', 'all', 'all2any'"
-        " and 'any2any' are allowed"
+        item_match = any
+    elif condition == "all2any":
+        pattern_match = any
+    elif condition == "any2any":
+        item_match = pattern_match = any
+    elif condition != "all":
+        raise UnrecognizedConditionError(
+            f"The {condition!r} condition is not recognized for type search, 'any', 'all', 'any2any'"
+            " and 'all2any' are allowed"
+        )
+    return item_match(
+        [
+            pattern_match([check(key, spec, {TRIGGER_ITEM_PAYLOAD_PREFIX: item}) for key, spec in pattern.items()])
+            for item in value
+        ]
     )
 
 
@@ -318,7 +360,7 @@ OPERATORS: dict[str, Callable[..., bool]] = {
 
 
 def get_operator(name: str) -> Callable[..., bool]:
-    """The operator function for ``name`` (case-insensitive, aliases included).
+    """The operator function for ``name`` (case-insensitive, aliases included), as st2's.
 
     >>> get_operator("EQ")("a", "a")
     True
@@ -328,108 +370,115 @@ def get_operator(name: str) -> Callable[..., bool]:
     return OPERATORS[name.lower()]
 
 
+def is_search(name: Any) -> bool:
+    """filter.py compares ``type == "search"`` case-sensitively: ``SEARCH`` is not a search."""
+    return name == SEARCH
+
+
 # --------------------------------------------------------------------------------------
-# Payload lookup (st2 uses a jsonpath expression over {"trigger": payload})
+# Payload lookup (st2common/util/payload.py: jsonpath-rw over {"trigger": payload, ...})
 # --------------------------------------------------------------------------------------
 
-_MISSING = object()
-_TOKEN = re.compile(
-    r"""
-      \.?\s*(?P<name>[A-Za-z_$@][\w$@-]*)          # .name
-    | \.?\s*"(?P<dq>(?:[^"\\]|\\.)*)"             # ."quoted name"
-    | \.?\s*'(?P<sq>(?:[^'\\]|\\.)*)'             # .'quoted name'
-    | \.?\s*\[\s*(?P<index>-?\d+)\s*\]            # [0]
-    | \.?\s*\[\s*"(?P<bdq>(?:[^"\\]|\\.)*)"\s*\]  # ["name"]
-    | \.?\s*\[\s*'(?P<bsq>(?:[^'\\]|\\.)*)'\s*\]  # ['name']
-    | \.?\s*(?P<star>\*|\[\s*\*\s*\])             # * or [*]
-    | \.(?P<num>\d+)                              # .0 (a digit field: key "0" of a dict)
-    """,
-    re.VERBOSE,
-)
 
-
-def _parse_path(key: str) -> list[tuple[str, Any]]:
-    steps: list[tuple[str, Any]] = []
-    pos = 0
-    key = key.strip()
-    while pos < len(key):
-        match = _TOKEN.match(key, pos)
-        if not match or match.end() == pos:
-            raise ValueError(f"invalid criteria key {key!r} at position {pos}")
-        groups = match.groupdict()
-        if groups["name"] is not None:
-            steps.append(("field", groups["name"]))
-        elif groups["num"] is not None:
-            steps.append(("field", groups["num"]))
-        elif groups["index"] is not None:
-            steps.append(("index", int(groups["index"])))
-        elif groups["star"] is not None:
-            steps.append(("star", None))
-        else:
-            quoted = next(groups[g] for g in ("dq", "sq", "bdq", "bsq") if groups[g] is not None)
-            steps.append(("field", re.sub(r"\\(.)", r"\1", quoted)))
-        pos = match.end()
-    return steps
-
-
-def _find(data: Any, steps: list[tuple[str, Any]]) -> list[Any]:
-    current = [data]
-    for kind, arg in steps:
-        found: list[Any] = []
-        for node in current:
-            if kind == "field":
-                if isinstance(node, Mapping) and arg in node:
-                    found.append(node[arg])
-            elif kind == "index":
-                if isinstance(node, list) and -len(node) <= arg < len(node):
-                    found.append(node[arg])
-            elif isinstance(node, Mapping):
-                found.extend(node.values())
-            elif isinstance(node, list):
-                found.extend(node)
-        current = found
-    return current
+@functools.lru_cache(maxsize=1024)
+def _jsonpath(key: str) -> Any:
+    # jsonpath-rw builds a parser per call (~3 ms): parse each distinct key once.
+    return jsonpath_parse(key)
 
 
 def strip_key_tag(key: str) -> str:
     """``trigger.summary#2`` -> ``trigger.summary`` (the tag only makes the key unique)."""
-    return key.split("#", 1)[0].strip()
+    return key.split("#", 1)[0]
 
 
 def lookup_payload(key: str, context: Mapping[str, Any]) -> Any:
     """The first value at ``key`` (a criteria key) in ``context``; None when absent.
 
+    Raises what jsonpath-rw raises for a key it cannot parse (st2 records that as a failure).
+
     >>> lookup_payload("trigger.alerts[1].name", {"trigger": {"alerts": [{"name": "a"}, {"name": "b"}]}})
     'b'
+    >>> lookup_payload("$..name", {"trigger": {"alerts": [{"name": "a"}]}})
+    'a'
     """
-    matches = _find(context, _parse_path(strip_key_tag(key)))
+    matches = [match.value for match in _jsonpath(strip_key_tag(key)).find(context)]
     return matches[0] if matches else None
 
 
 # --------------------------------------------------------------------------------------
-# Matching
+# The datastore, as criteria see it (st2common/services/keyvalues.py: KeyValueLookup)
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class MatchResult:
-    """Outcome of matching criteria: the first failed criterion key and why, when any."""
+class St2KeyValueLookup:
+    """st2's ``KeyValueLookup`` as rule criteria get it: attribute steps build a key name.
 
-    matched: bool
-    failed_criterion: str | None = None
-    reason: str = ""
+    Mirrored closely because criteria depend on its oddities: ``str()`` reads the value
+    (``''`` when missing), ``int()``/``float()`` convert it, and nothing else: it is not
+    JSON-serialisable (so ``| to_complex`` fails), it equals nothing but itself, and the
+    root (``str(st2kv.system)``) raises ``KeyError``. One divergence: st2's object is
+    "iterable" through ``__getitem__`` forever (``"x" in lookup`` hangs st2's rules engine);
+    this one raises ``TypeError`` instead (a recorded failure).
+    """
 
-    def __bool__(self) -> bool:
-        return self.matched
+    __slots__ = ("_read", "_key")
+
+    def __init__(self, read: Callable[[str], str], key: str = "") -> None:
+        self._read = read
+        self._key = key
+
+    def _get(self, name: Any) -> St2KeyValueLookup:
+        return St2KeyValueLookup(self._read, f"{self._key}.{name}" if self._key else str(name))
+
+    def __getattr__(self, name: str) -> St2KeyValueLookup:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._get(name)
+
+    __getitem__ = _get
+
+    def __str__(self) -> str:
+        if not self._key:
+            raise KeyError("")
+        return self._read(self._key)
+
+    def __int__(self) -> int:
+        return int(float(self))
+
+    def __float__(self) -> float:
+        return float(str(self))
+
+    def __iter__(self) -> Any:
+        raise TypeError("a datastore lookup is not iterable")
+
+    def __repr__(self) -> str:
+        return f"<KeyValueLookup {self._key!r}>"
 
 
-# st2 appends ``| to_complex`` to the expression so the rendered pattern can be
-# JSON-decoded back into a number, list or dict.
-_MATCH_CRITERIA = re.compile(r"({{)\s*(.*)\s*(}})")
+def _kv_reader(render_context: Mapping[str, Any]) -> Callable[[str], str]:
+    """Read system-scope keys through the ``st2kv.system`` of a ``build_context`` result."""
+    system = (render_context.get("st2kv") or {}).get("system") if isinstance(render_context, Mapping) else None
+    if system is None:
+        return lambda _key: ""
+    return lambda key: str(system[key])
+
+
+# --------------------------------------------------------------------------------------
+# Pattern rendering (filter.py _render_criteria_pattern)
+# --------------------------------------------------------------------------------------
+
+# st2's to_complex is a bare json.dumps (st2common/expressions/functions/data.py): a datastore
+# lookup or an undefined value raises TypeError, which the pattern rendering does not catch.
+_ENV = get_jinja_environment()
+_ENV.filters = {**_ENV.filters, "to_complex": lambda value: json.dumps(value)}
+_MATCH_CRITERIA = re.compile(r"({{)\s*(.*)\s*(}})")  # st2's MATCH_CRITERIA
 
 
 def render_pattern(pattern: Any, context: Mapping[str, Any]) -> Any:
-    """Render a criteria pattern: strings through Jinja, typed via JSON when templated.
+    """Render a criteria pattern as st2 does: strings through Jinja, typed via JSON.
+
+    When the pattern holds ``{{ }}``, ``| to_complex`` is appended and the output is
+    JSON-decoded; only a ``ValueError`` (not JSON) falls back to rendering it as text.
 
     >>> render_pattern("{{ trigger.limit }}", {"trigger": {"limit": 5}})
     5
@@ -439,88 +488,118 @@ def render_pattern(pattern: Any, context: Mapping[str, Any]) -> Any:
     if _MATCH_CRITERIA.search(pattern):
         complex_pattern = _MATCH_CRITERIA.sub(r"\1\2 | to_complex\3", pattern)
         try:
-            rendered = ENV.from_string(complex_pattern).render(**context)
-            return json.loads(rendered)
-        except (ValueError, TypeError):
-            pass  # not JSON (text around the expression...): render it as plain text
-    if "{{" not in pattern and "{%" not in pattern:
-        return pattern
-    return ENV.from_string(pattern).render(**context)
+            return json.loads(_ENV.from_string(complex_pattern).render(dict(context)))
+        except ValueError:
+            pass
+    return _ENV.from_string(pattern).render(dict(context))
+
+
+# --------------------------------------------------------------------------------------
+# Matching (filter.py RuleFilter, matcher.py RulesMatcher)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MatchResult:
+    """Outcome of matching criteria.
+
+    ``failed_criterion``/``reason``: the first criterion that did not match and why.
+    ``errors``: what st2 records as a failed rule enforcement, one per error (a render,
+    lookup or operator failure, in every ``search`` child); the rule does not match then.
+    """
+
+    matched: bool
+    failed_criterion: str | None = None
+    reason: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.matched
 
 
 def _describe(value: Any) -> str:
-    return json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-
-
-def _check_criterion(
-    key: str,
-    spec: Any,
-    lookup_context: Mapping[str, Any],
-    render_context: Mapping[str, Any],
-) -> MatchResult:
-    """One criterion; never raises (st2 records a failure instead)."""
-    if not isinstance(spec, Mapping) or "type" not in spec:
-        return MatchResult(False, key, f"criterion {key!r} has no operator 'type'")
-    op_name = spec["type"]
-    condition = spec.get("condition")
-    raw_pattern = spec.get("pattern")
+    if isinstance(value, str):
+        return repr(value)
     try:
-        operator = get_operator(op_name)
-    except UnknownOperatorError as exc:
-        return MatchResult(False, key, str(exc))
-    context = {**render_context, **lookup_context}
-    try:
-        pattern = render_pattern(raw_pattern, context)
-    except Exception as exc:
-        return MatchResult(False, key, f"failed to render pattern {raw_pattern!r} for key {key!r}: {exc}")
-    try:
-        value = lookup_payload(key, lookup_context)
-    except Exception as exc:
-        return MatchResult(False, key, f"failed to look up criteria key {key!r}: {exc}")
-    try:
-        if op_name.lower() == SEARCH:
-
-            def check(child_key: str, child_spec: Mapping[str, Any], child_ctx: Mapping[str, Any]) -> bool:
-                return _check_criterion(child_key, child_spec, child_ctx, render_context).matched
-
-            matched = operator(value, pattern, condition, check)
-        else:
-            matched = operator(value, pattern)
-    except Exception as exc:
-        return MatchResult(
-            False,
-            key,
-            f"error evaluating {key!r} {op_name} {_describe(pattern)} on {_describe(value)}:"
-            f" {type(exc).__name__}: {exc}",
-        )
-    if matched:
-        return MatchResult(True)
-    shown = f" (condition {condition})" if op_name.lower() == SEARCH else ""
-    return MatchResult(
-        False,
-        key,
-        f"key: {key}, type: {op_name}{shown}, pattern: {_describe(pattern)}, payload value: {_describe(value)}",
-    )
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
-def match_criteria(
-    criteria: Mapping[str, Any] | None, payload: Any, render_context: Mapping[str, Any]
-) -> MatchResult:
-    """AND of every criterion of a rule against a trigger payload.
+class _RuleFilter:
+    """One rule against one payload, step for step as st2's ``RuleFilter``."""
 
-    ``render_context`` is what patterns are rendered with (``build_context``: ``st2kv``,
-    ...); ``trigger`` is always the payload. Never raises: an error is a non-match with
-    the reason.
+    def __init__(self, kv_read: Callable[[str], str]) -> None:
+        self._kv_read = kv_read
+        self.errors: list[str] = []
+
+    def _lookup_context(self, prefix: str, payload: Any) -> dict[str, Any]:
+        # PayloadLookup: the payload under its prefix, plus the legacy ``system`` scope.
+        return {prefix: payload, "system": St2KeyValueLookup(self._kv_read)}
+
+    def _fail(self, reason: str, exc: Exception) -> tuple[bool, Any, Any]:
+        self.errors.append(f"{reason}: {type(exc).__name__}: {exc}")
+        return False, None, None
+
+    def check(self, key: str, spec: Any, context: dict[str, Any]) -> tuple[bool, Any, Any]:
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            return False, None, None  # no operator: no comparison (st2 records nothing)
+        op_name = spec["type"]
+        condition = spec.get("condition")
+        pattern = spec.get("pattern")
+        if isinstance(pattern, str):
+            # render_template_with_system_context adds st2kv.system to the (shared) context:
+            # from here on a criteria key can address ``st2kv`` too, as in st2.
+            context["st2kv"] = {"system": St2KeyValueLookup(self._kv_read)}
+        try:
+            pattern = render_pattern(pattern, context)
+        except Exception as exc:
+            return self._fail(f'Failed to render pattern value "{spec.get("pattern")}" for key "{key}"', exc)
+        try:
+            value = lookup_payload(key, context)
+        except Exception as exc:
+            return self._fail(f"Failed transforming criteria key {key}", exc)
+        operator = get_operator(op_name)  # outside the try, as in st2: an unknown one raises
+        try:
+            if is_search(op_name):
+                matched = operator(value, pattern, condition, lambda k, v, item_ctx: self.check(
+                    k, v, self._lookup_context(TRIGGER_ITEM_PAYLOAD_PREFIX, item_ctx[TRIGGER_ITEM_PAYLOAD_PREFIX]))[0])
+            else:
+                matched = operator(value, pattern)
+        except Exception as exc:
+            return self._fail(f"There might be a problem with the criteria: error evaluating {key!r} {op_name} "
+                              f"{_describe(pattern)} on {_describe(value)}", exc)
+        return bool(matched), value, pattern
+
+    def filter(self, criteria: Mapping[str, Any] | None, payload: Any) -> MatchResult:
+        criteria = criteria or {}
+        if criteria and not payload:
+            return MatchResult(False, next(iter(criteria)), "the trigger payload is empty")
+        context = self._lookup_context(TRIGGER_PAYLOAD_PREFIX, payload)
+        for key, spec in criteria.items():
+            matched, value, pattern = self.check(key, spec, context)
+            if not matched:
+                op_name = spec.get("type") if isinstance(spec, Mapping) else None
+                if self.errors:
+                    reason = self.errors[-1]
+                elif op_name is None:
+                    reason = f"criterion {key!r} has no operator 'type'"
+                else:
+                    shown = f" (condition {spec.get('condition')})" if is_search(op_name) else ""
+                    reason = f"key: {key}, type: {op_name}{shown}, pattern: {_describe(pattern)}, payload value: {_describe(value)}"
+                return MatchResult(False, key, reason, list(self.errors))
+        return MatchResult(True, errors=list(self.errors))
+
+
+def match_criteria(criteria: Mapping[str, Any] | None, payload: Any, render_context: Mapping[str, Any]) -> MatchResult:
+    """AND of every criterion of a rule against a trigger payload (st2's ``RuleFilter``).
+
+    ``render_context`` supplies the datastore (its ``st2kv.system``, as ``build_context``
+    makes it); patterns see only ``trigger``, ``st2kv.system`` and ``system``, as in st2.
+    Raises :class:`UnknownOperatorError` for an unknown operator; any other error is a
+    non-match with the reason in ``errors``.
     """
-    criteria = criteria or {}
-    if criteria and not payload:
-        return MatchResult(False, next(iter(criteria)), "the trigger payload is empty")
-    lookup_context = {TRIGGER_PAYLOAD_PREFIX: payload}
-    for key, spec in criteria.items():
-        result = _check_criterion(key, spec, lookup_context, render_context)
-        if not result.matched:
-            return result
-    return MatchResult(True)
+    return _RuleFilter(_kv_reader(render_context)).filter(criteria, payload)
 
 
 def rule_ref(rule: Mapping[str, Any]) -> str:
@@ -549,21 +628,43 @@ def rule_matches(rule: Mapping[str, Any], payload: Any, render_context: Mapping[
     return match_criteria(rule.get("criteria"), payload, render_context)
 
 
+def match_rules(
+    rules: list[Mapping[str, Any]],
+    trigger_ref: str,
+    payload: Any,
+    render_context: Mapping[str, Any],
+) -> list[tuple[Mapping[str, Any], MatchResult]]:
+    """Every rule st2 evaluates for a trigger instance, with its result (st2's ``RulesMatcher``).
+
+    Standard rules of the trigger type first; ``backstop`` rules are evaluated only when no
+    standard rule matched. Record each result's ``errors``; enforce the matched ones.
+    Raises :class:`RuleMatchingError` when matching itself raised (an unknown operator):
+    st2 then enforces no rule of the trigger instance.
+    """
+    candidates = [r for r in rules if rule_trigger_type(r) == trigger_ref]
+    results: list[tuple[Mapping[str, Any], MatchResult]] = []
+
+    def evaluate(rule: Mapping[str, Any]) -> MatchResult:
+        try:
+            result = rule_matches(rule, payload, render_context)
+        except Exception as exc:
+            raise RuleMatchingError(rule_ref(rule), exc) from exc
+        results.append((rule, result))
+        return result
+
+    first = [evaluate(r) for r in candidates if rule_type(r) != RULE_TYPE_BACKSTOP]
+    if not any(r.matched for r in first):
+        for rule in candidates:
+            if rule_type(rule) == RULE_TYPE_BACKSTOP:
+                evaluate(rule)
+    return results
+
+
 def select_rules(
     rules: list[Mapping[str, Any]],
     trigger_ref: str,
     payload: Any,
     render_context: Mapping[str, Any],
 ) -> list[tuple[Mapping[str, Any], MatchResult]]:
-    """The rules to enforce for a trigger instance, in order (st2's ``RulesMatcher``).
-
-    Standard rules of the trigger type are tried first; ``backstop`` rules only when no
-    standard rule matched.
-    """
-    candidates = [r for r in rules if rule_trigger_type(r) == trigger_ref]
-    first = [r for r in candidates if rule_type(r) != RULE_TYPE_BACKSTOP]
-    second = [r for r in candidates if rule_type(r) == RULE_TYPE_BACKSTOP]
-    matched = [(r, res) for r in first if (res := rule_matches(r, payload, render_context)).matched]
-    if matched:
-        return matched
-    return [(r, res) for r in second if (res := rule_matches(r, payload, render_context)).matched]
+    """The rules to enforce for a trigger instance, in order (the matched ones of :func:`match_rules`)."""
+    return [(r, res) for r, res in match_rules(rules, trigger_ref, payload, render_context) if res.matched]

@@ -29,8 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from . import shims  # noqa: F401  (before anything imports orquesta)
-from .criteria import select_rules
-from .loader import ActionMeta, Pack, RuleMeta, load_pack, load_pack_config
+from .criteria import RuleMatchingError, match_rules
+from .loader import (
+    ActionMeta,
+    ConfigError,
+    Pack,
+    RuleMeta,
+    load_pack,
+    load_pack_config,
+    suggest,
+    unknown_config_sections,
+)
 from .metrics import RuntimeMetrics
 from .pack_env.pack_runtime import records as rec
 from .pack_env.pack_runtime.datastore import KeyValueStore
@@ -39,7 +48,7 @@ from .pack_processes import WorkerPool
 from .params import ParameterValidationError, mask_secrets, merged_parameter_schema, validate_parameters
 from .policies import ExecutionRequest, PolicyEngine
 from .sensor_container import SensorProcess, SensorSpec
-from .settings import Settings
+from .settings import Settings, StartupError
 from .templating import RenderError, build_context, get_cast, render_action_parameters, render_template
 from .virtualenv import ensure_pack_virtualenv
 from .workflow import TaskActionRequest, WorkflowHost, WorkflowSpecError
@@ -93,12 +102,16 @@ class PackRuntime:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, build_virtualenvs: bool = True) -> None:
+    """One runtime. ``service=True`` only for ``aegis run``: it owns ``$AEGIS_HOME/run/metrics``
+    (emptied at start); any other runtime (a CLI command beside a running service) gets a
+    private metrics directory, removed at ``stop()``, and so never touches the service's.
+    """
+
+    def __init__(self, settings: Settings, build_virtualenvs: bool = True, service: bool = False) -> None:
         self.settings = settings
         settings.ensure_dirs()
         self.store = KeyValueStore(str(settings.datastore_db))
         self.records = Records(str(settings.history_db))
-        self.metrics = RuntimeMetrics(settings.run_dir / "metrics")
         self._build_virtualenvs = build_virtualenvs
         self.packs: dict[str, PackRuntime] = {}
         self.actions: dict[str, ActionMeta] = _core_actions()
@@ -106,11 +119,14 @@ class Runtime:
         self.trigger_types: dict[str, dict[str, Any]] = {}
         self._trigger_queue: queue.Queue[str | None] = queue.Queue()
         self._stopping = threading.Event()
+        self._started = threading.Event()
+        self._was_ready = False
         self._trigger_processor: threading.Thread | None = None
         self._done: dict[str, threading.Event] = {}
         self._done_lock = threading.Lock()
         self.started_at: float | None = None
-        self._load_packs()
+        self._load_packs()  # first: a bad config raises StartupError before anything is created
+        self.metrics = RuntimeMetrics(settings.run_dir / "metrics" if service else None)
         #: The action policies of the loaded packs (``policies.describe()`` lists them).
         self.policies = PolicyEngine.from_packs((p.pack for p in self.packs.values()), resubmit=self._resubmit)
 
@@ -128,8 +144,17 @@ class Runtime:
             for problem in pack.problems:
                 LOG.warning("pack %s: %s", pack.ref, problem)
             config_path = self.settings.pack_config_file(pack.ref)
-            config = load_pack_config(pack, config_path if config_path.exists() else None)
-            config = render_template(config, build_context(self.store, user=DEFAULT_USER))
+            try:
+                config = load_pack_config(pack, config_path if config_path.exists() else None)
+                config = render_template(config, build_context(self.store, user=DEFAULT_USER))
+            except ConfigError as exc:
+                raise StartupError(*(f"{p.file}: {p.field or '(root)'}: {p.message}" for p in exc.problems)) from None
+            except RenderError as exc:
+                raise StartupError(f"{config_path}: a value cannot be rendered: {exc}") from None
+            for key in unknown_config_sections(pack, config):
+                # st2 accepts (and ignores) them, so a warning: usually a misspelled section.
+                LOG.warning("%s: %s: not in the pack's config.schema.yaml; it is ignored%s",
+                            config_path, key, suggest(key, pack.config_schema))
             config_file = self.settings.run_dir / "configs" / f"{pack.ref}.json"
             config_file.parent.mkdir(parents=True, exist_ok=True)
             # The rendered config may carry secrets: readable by this user only.
@@ -187,6 +212,7 @@ class Runtime:
             if sensors:
                 self._start_sensors(pack_rt)
         self._trigger_queue.put("")  # sweep what sensors recorded while we were down
+        self._started.set()
 
     def _start_sensors(self, pack_rt: PackRuntime) -> None:
         for sensor in pack_rt.pack.sensors:
@@ -234,15 +260,18 @@ class Runtime:
         if left:
             LOG.warning("%d delayed execution(s) not started before stop (abandoned at next start): %s", len(left), ", ".join(left))
         self._trigger_queue.put(None)
-        for pack_rt in self.packs.values():
-            for sensor in pack_rt.sensors:
-                sensor.stop()
+        sensors = [sensor for pack_rt in self.packs.values() for sensor in pack_rt.sensors]
+        for sensor in sensors:  # SIGTERM to all, then wait: they clean up side by side
+            sensor.request_stop()
+        for sensor in sensors:
+            sensor.stop()
         if self._trigger_processor is not None:
             self._trigger_processor.join(timeout=5)
         self._drain(grace)
         for pack_rt in self.packs.values():
             if pack_rt.pool:
                 pack_rt.pool.close()
+        self.metrics.close()
 
     def _drain(self, grace: float) -> None:
         deadline = time.monotonic() + grace
@@ -264,9 +293,47 @@ class Runtime:
         return thread
 
     def health(self) -> dict[str, Any]:
-        sensors = {s.spec.ref: {"running": s.running(), "restarts": s.restarts} for p in self.packs.values() for s in p.sensors}
-        healthy = all(s["running"] for s in sensors.values())
-        return {"status": "ok" if healthy else "degraded", "packs": sorted(self.packs), "sensors": sensors}
+        """Readiness, as ``/healthz`` and ``/readyz`` report it.
+
+        ``status`` is ``starting`` until ``start()`` has returned and every enabled sensor
+        and every worker pool said it is ready (then the runtime can take alerts: ``ok``);
+        ``degraded`` when one is down after that (a sensor restarting, the trigger
+        processor dead); ``stopping`` once ``stop()`` began. Only ``ok`` is ready.
+        """
+        sensors = {
+            s.spec.ref: {"running": s.running(), "ready": s.ready(), "restarts": s.restarts}
+            for p in self.packs.values() for s in p.sensors
+        }  # fmt: skip
+        pools = {ref: {"ready": p.pool.ready()} for ref, p in self.packs.items() if p.pool is not None}
+        processor = self._trigger_processor is not None and self._trigger_processor.is_alive()
+        all_up = (
+            self._started.is_set() and processor
+            and all(s["ready"] for s in sensors.values()) and all(p["ready"] for p in pools.values())
+        )  # fmt: skip
+        if self._stopping.is_set():
+            status = "stopping"
+        elif all_up:
+            status = "ok"
+            self._was_ready = True
+        else:
+            status = "degraded" if self._was_ready else "starting"
+        return {"status": status, "packs": sorted(self.packs), "sensors": sensors, "worker_pools": pools,
+                "trigger_processor": processor}
+
+    @property
+    def started(self) -> bool:
+        """``start()`` has returned."""
+        return self._started.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until ``health()`` says ``ok`` (True) or ``timeout`` passes (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for pack_rt in self.packs.values():
+            for waitable in [*pack_rt.sensors, *([pack_rt.pool] if pack_rt.pool else [])]:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not waitable.wait_ready(left):
+                    return False
+        return self.health()["status"] == "ok"
 
     # -- rules -------------------------------------------------------------------------
 
@@ -293,12 +360,26 @@ class Runtime:
         executions: list[str] = []
         failed = False
         try:
-            matched = select_rules([dict(r.meta, ref=r.ref) for r in rules], ti["trigger"], payload, context)
+            results = match_rules([dict(r.meta, ref=r.ref) for r in rules], ti["trigger"], payload, context)
+        except RuleMatchingError as exc:
+            # As st2's rules engine: the exception fails the whole trigger instance, no rule of
+            # it is enforced. st2 only logs why; the failed enforcement row says it here too.
+            LOG.error("matching rules against trigger instance %s failed: %s", ti["id"], exc)
+            self.records.set_trigger_instance_status(ti["id"], rec.TI_PROCESSING_FAILED)
+            self.records.record_rule_enforcement(exc.rule, ti["id"], None, "failed", f"rule matching failed: {exc.error}")
+            return []
         except Exception as exc:  # never crash on a trigger instance; record why
             LOG.exception("matching rules against trigger instance %s failed", ti["id"])
             self.records.set_trigger_instance_status(ti["id"], rec.TI_PROCESSING_FAILED)
             self.records.record_rule_enforcement("*", ti["id"], None, "failed", f"rule matching failed: {exc}")
             return []
+        for rule_meta, result in results:
+            # st2's RuleFilter records each error while matching as a failed enforcement.
+            for error in result.errors:
+                reason = f'Failed to match rule "{rule_meta["ref"]}" against trigger instance "{ti["id"]}": {error}'
+                self.records.record_rule_enforcement(rule_meta["ref"], ti["id"], None, "failed", reason)
+                self.metrics.rule_enforced(rule_meta["ref"], "failed")
+        matched = [(r, res) for r, res in results if res.matched]
         by_ref = {r.ref: r for r in rules}
         for rule_meta, _result in matched:
             rule = by_ref[rule_meta["ref"]]

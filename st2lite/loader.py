@@ -25,9 +25,10 @@ building a resource.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -729,8 +730,38 @@ def config_validation_problems(
                 "config.schema.yaml", "", f"the schema is invalid, the config cannot be validated: {reason}"
             )
         ]
-    problems = [Problem(file, ".".join(str(p) for p in error.path), error.message) for error in errors]
-    return problems
+    # One line per key: "False is not of type 'string'" and "... is not one of [...]" say the
+    # same thing; keep the one that lists the allowed values.
+    by_key: dict[str, Any] = {}
+    for error in errors:
+        key = ".".join(str(p) for p in error.path)
+        if key not in by_key or error.validator == "enum":
+            by_key[key] = error
+    return [Problem(file, key, error.message + config_hint(error)) for key, error in by_key.items()]
+
+
+# YAML 1.1 (PyYAML, and st2) reads these unquoted words as booleans.
+_YAML_BOOLEANS = "y, yes, n, no, on, off, true, false"
+
+
+def config_hint(error: Any) -> str:
+    """How to fix a config value, for the mistakes a new user makes (``mode: off``, ``port: "x"``)."""
+    instance, expected = error.instance, error.schema.get("type")
+    if isinstance(instance, bool) and (expected == "string" or error.validator == "enum"):
+        word = "off" if instance is False else "on"
+        return (f"; YAML reads unquoted {_YAML_BOOLEANS} as booleans: quote it "
+                f"(e.g. \"{word}\") or use an allowed value")
+    if isinstance(instance, str) and expected in ("integer", "number"):
+        return f"; write a {'whole ' if expected == 'integer' else ''}number without quotes"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        low, high = error.schema.get("minimum"), error.schema.get("maximum")
+        if low is not None and high is not None:
+            return f"; use a value from {low} to {high}"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties") or {})
+        if allowed:
+            return f"; allowed keys: {', '.join(allowed)}"
+    return ""
 
 
 def schema_failure_reason(exc: Exception) -> str:
@@ -769,6 +800,19 @@ def load_pack_config(pack: Pack, config_path: Path | None) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def unknown_config_sections(pack: Pack, config: dict[str, Any]) -> list[str]:
+    """Top-level config keys the schema does not know (st2 ignores them: often a typo)."""
+    if not pack.config_schema:
+        return []
+    return [key for key in config if key not in pack.config_schema]
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest known name, or ``""``."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def dynamic_config_keys(config: Any, prefix: str = "") -> list[str]:

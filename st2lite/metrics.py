@@ -2,12 +2,15 @@
 
 Pack processes run with ``PROMETHEUS_MULTIPROC_DIR`` pointing at a directory the runtime
 empties at start; their plain ``prometheus_client`` metrics are merged into the runtime's
-``/metrics`` by a ``MultiProcessCollector``.
+``/metrics`` by a ``MultiProcessCollector``. Only the service (``aegis run``) uses
+``$AEGIS_HOME/run/metrics``; any other runtime (a CLI command) passes ``None`` and gets a
+private directory of its own, removed by ``close()``, so it never empties the service's.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -15,10 +18,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 
 class RuntimeMetrics:
-    def __init__(self, multiproc_dir: Path) -> None:
-        self.multiproc_dir = Path(multiproc_dir)
-        shutil.rmtree(self.multiproc_dir, ignore_errors=True)
-        self.multiproc_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, multiproc_dir: Path | None) -> None:
+        self._private = multiproc_dir is None
+        if multiproc_dir is None:
+            self.multiproc_dir = Path(tempfile.mkdtemp(prefix="st2lite-metrics-"))
+        else:
+            self.multiproc_dir = Path(multiproc_dir)
+            shutil.rmtree(self.multiproc_dir, ignore_errors=True)
+            self.multiproc_dir.mkdir(parents=True, exist_ok=True)
         self.registry = CollectorRegistry()
         MultiProcessCollector(self.registry, path=str(self.multiproc_dir))
         r = self.registry
@@ -53,6 +60,11 @@ class RuntimeMetrics:
 
     def sensor_restarted(self, sensor: str) -> None:
         self.sensor_restarts.labels(sensor).inc()
+
+    def close(self) -> None:
+        """Remove a private directory (the service keeps its own for inspection)."""
+        if self._private:
+            shutil.rmtree(self.multiproc_dir, ignore_errors=True)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

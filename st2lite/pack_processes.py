@@ -17,6 +17,7 @@ import subprocess
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,23 +57,37 @@ class ExecutionReply:
 
 
 class _Worker:
-    def __init__(self, cmd: list[str], env: dict[str, str], log_file: Path | None) -> None:
+    def __init__(
+        self, cmd: list[str], env: dict[str, str], log_file: Path | None, on_ready: Callable[[], None] | None = None
+    ) -> None:
         stderr = open(log_file, "ab") if log_file else None  # noqa: SIM115 - lives as long as the worker
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
             text=True, bufsize=1, start_new_session=True,
         )  # fmt: skip
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True, name=f"worker-{self.proc.pid}").start()
+        self._on_ready = on_ready
+        #: Set when the worker said it is ready (``ready`` then True) or exited before that.
+        self.started = threading.Event()
         self.ready = False
+        threading.Thread(target=self._read, daemon=True, name=f"worker-{self.proc.pid}").start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             try:
-                self._replies.put(json.loads(line))
+                message = json.loads(line)
             except json.JSONDecodeError:
                 LOG.warning("worker %d wrote a non-protocol line: %r", self.proc.pid, line[:200])
+                continue
+            if not self.started.is_set() and isinstance(message, dict) and message.get("ready"):
+                self.ready = True
+                self.started.set()
+                if self._on_ready:
+                    self._on_ready()
+                continue
+            self._replies.put(message)
+        self.started.set()
         self._replies.put(None)
 
     def wait_reply(self, timeout: float | None) -> dict[str, Any] | None:
@@ -126,9 +141,17 @@ class WorkerPool:
         self._count = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._ready = threading.Event()
+
+    def ready(self) -> bool:
+        """A worker of this pool has started (imports done): executions start at once."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._cmd, self._env, self._log_file)
+        worker = _Worker(self._cmd, self._env, self._log_file, on_ready=self._ready.set)
         LOG.info("started action worker %d", worker.proc.pid)
         return worker
 
@@ -179,12 +202,11 @@ class WorkerPool:
         worker = self._acquire()
         healthy = False
         try:
+            # Imports at start-up (preload) are not the execution's time.
+            if not worker.started.wait(timeout=self.startup_timeout):
+                return ExecutionReply("failed", {"error": "action worker did not start in time", "exit_code": 1})
             if not worker.ready:
-                # Imports at start-up (preload) are not the execution's time.
-                ready = worker.wait_reply(timeout=self.startup_timeout)
-                if not ready or not ready.get("ready"):
-                    return ExecutionReply("failed", {"error": "action worker failed to start", "exit_code": 1})
-                worker.ready = True
+                return ExecutionReply("failed", {"error": "action worker failed to start", "exit_code": 1})
             deadline = time.monotonic() + timeout
             worker.send({"id": str(id(parameters)), "entry_point": str(entry_point), "parameters": parameters})
             reply = worker.wait_reply(timeout=max(0.0, deadline - time.monotonic()))

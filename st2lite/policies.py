@@ -430,11 +430,24 @@ class PolicyEngine:
         timer.start()
 
     def _fire(self, request: ExecutionRequest, context: dict[str, Any]) -> None:
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+            self._resubmit_now(request, context)
+        finally:
+            # Only once the retry is on record: pending_retries() never hides one in flight.
+            with self._lock:
+                self._timers = {t for t in self._timers if t is not threading.current_thread()}
+
+    def pending_retries(self) -> int:
+        """Retries scheduled (waiting for their ``delay``) and not yet on record.
+
+        Once an execution's waiters have woken up its retry decision is made, so with
+        ``pending_retries() == 0`` no retry of it can still come (tests wait on this).
+        """
         with self._lock:
-            self._timers = {t for t in self._timers if t is not threading.current_thread()}
-            if self._closed:
-                return
-        self._resubmit_now(request, context)
+            return len(self._timers)
 
     def _resubmit_now(self, request: ExecutionRequest, context: dict[str, Any]) -> None:
         try:

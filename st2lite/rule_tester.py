@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from st2lite.criteria import rule_matches, rule_ref, rule_trigger_type
+from st2lite.criteria import UnknownOperatorError, rule_matches, rule_ref, rule_trigger_type
 from st2lite.templating import KeyStore, build_context
 
 __all__ = ["RuleTesterError", "check_rule", "main"]
@@ -88,7 +88,10 @@ def check_rule(rule_path: str, trigger_instance_path: str, store: KeyStore) -> t
             f" trigger instance's {trigger_ref!r}"
         )
     context = build_context(store, trigger_payload=payload)
-    result = rule_matches(rule, payload, context)
+    try:
+        result = rule_matches(rule, payload, context)
+    except UnknownOperatorError as exc:
+        return False, f"Rule {ref} errors (st2 fails the whole trigger instance): {exc}"
     if result.matched:
         return True, f"Rule {ref} matches trigger instance"
     if not rule.get("enabled", True):

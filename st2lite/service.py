@@ -1,7 +1,22 @@
-"""``aegis run``: the runtime as a service, with ``/metrics`` and ``/healthz``.
+"""``aegis run``: the runtime as a service, with ``/metrics``, ``/healthz``, ``/readyz``, ``/livez``.
 
 Logs go to stderr; sensor and worker logs to ``$AEGIS_HOME/logs``. SIGTERM and SIGINT
 stop sensors and workers and exit 0.
+
+The health endpoints are served before anything else starts, and say honestly how far it is:
+
+| path       | 200 when                                              | probe it for                     |
+|------------|-------------------------------------------------------|----------------------------------|
+| ``/readyz``  | every enabled sensor is set up and running and every worker pool has a started worker: alerts are taken | Kubernetes ``readinessProbe``; scripts that wait before posting |
+| ``/healthz`` | the same as ``/readyz`` (kept for existing probes)    |                                  |
+| ``/livez``   | the process serves HTTP (503 only when started and its trigger processor died) | Kubernetes ``livenessProbe`` (never ``/readyz``: a slow start must not be killed) |
+
+Not ready answers 503 with ``{"status": "starting" | "degraded" | "stopping", ...}`` (see
+:meth:`st2lite.engine.Runtime.health`). Sensor readiness is an st2lite signal (the sensor
+wrapper reports it when ``run()`` begins); StackStorm itself has none.
+
+Another HTTP server (e.g. an API) is added as one more :class:`Endpoint` in ``endpoints()``:
+``serve()`` starts each before the runtime and shuts each down after it stops.
 """
 
 from __future__ import annotations
@@ -10,16 +25,40 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .engine import Runtime
-from .settings import Settings
+from .settings import Settings, StartupError
 
 LOG = logging.getLogger(__name__)
 
 
+def _health_routes(runtime: Runtime) -> dict[str, Callable[[], tuple[int, bytes, str]]]:
+    def ready() -> tuple[int, bytes, str]:
+        health = runtime.health()
+        return (200 if health["status"] == "ok" else 503), json.dumps(health).encode(), "application/json"
+
+    def live() -> tuple[int, bytes, str]:
+        # Alive unless it is wedged: started, not stopping, and the trigger processor died.
+        # A slow start or a crash-looping sensor is not a reason to kill the process.
+        health = runtime.health()
+        wedged = runtime.started and health["status"] != "stopping" and not health["trigger_processor"]
+        body = {"status": "wedged" if wedged else "alive", "stopping": health["status"] == "stopping"}
+        return (503 if wedged else 200), json.dumps(body).encode(), "application/json"
+
+    def metrics() -> tuple[int, bytes, str]:
+        return 200, runtime.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"
+
+    return {"/metrics": metrics, "/healthz": ready, "/readyz": ready, "/livez": live}
+
+
 def _handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
+    routes = _health_routes(runtime)
+    not_found = json.dumps({"error": "not found; try " + ", ".join(routes)}).encode()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "st2lite"
 
@@ -34,23 +73,69 @@ def _handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, runtime.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8")
-            elif path == "/healthz":
-                health = runtime.health()
-                code = 200 if health["status"] == "ok" else 503
-                self._send(code, json.dumps(health).encode(), "application/json")
+            route = routes.get(self.path.split("?", 1)[0])
+            if route is None:
+                self._send(404, not_found, "application/json")
             else:
-                self._send(404, b'{"error": "not found; try /metrics or /healthz"}', "application/json")
+                self._send(*route())
 
     return Handler
 
 
-def serve(settings: Settings) -> int:
-    runtime = Runtime(settings)
-    server = ThreadingHTTPServer((settings.api_host, settings.api_port), _handler(runtime))
+@dataclass
+class Endpoint:
+    """One HTTP server of the service: started before the runtime, stopped after it."""
+
+    name: str
+    server: ThreadingHTTPServer
+    #: What to print when ready, e.g. ``{"metrics": "http://.../metrics"}``.
+    urls: dict[str, str]
+
+    def start(self) -> None:
+        threading.Thread(target=self.server.serve_forever, daemon=True, name=self.name).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _bind(name: str, host: str, port: int, handler: type[BaseHTTPRequestHandler], setting: str) -> ThreadingHTTPServer:
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise StartupError(f"{setting}: cannot listen on {host}:{port} for the {name} ({exc.strerror or exc}); "
+                           f"is another `aegis run` running? Stop it or set {setting}=HOST:PORT to a free port") from None
     server.daemon_threads = True
+    return server
+
+
+def endpoints(runtime: Runtime, settings: Settings) -> list[Endpoint]:
+    """The service's HTTP servers (add one here to serve another)."""
+    server = _bind("metrics and health endpoints", settings.api_host, settings.api_port, _handler(runtime), "AEGIS_API_LISTEN")
+    base = f"http://{settings.api_host}:{server.server_address[1]}"
+    return [Endpoint("health", server, {"metrics": f"{base}/metrics", "health": f"{base}/healthz",
+                                        "ready": f"{base}/readyz", "live": f"{base}/livez"})]
+
+
+def sensor_urls(runtime: Runtime) -> dict[str, str]:
+    """Where the packs' listening sensors are reached, from their pack config (best effort).
+
+    A pack config section with ``host`` and ``port`` (and optionally ``path``) is taken for a
+    listener, e.g. the Alertmanager webhook.
+    """
+    urls: dict[str, str] = {}
+    for pack_ref, pack_rt in sorted(runtime.packs.items()):
+        for section, value in sorted(pack_rt.config.items()):
+            if isinstance(value, dict) and "port" in value and "host" in value:
+                host = value["host"]
+                host = f"[{host}]" if ":" in str(host) else host
+                urls[f"{pack_ref}.{section}"] = f"http://{host}:{value['port']}{value.get('path', '')}"
+    return urls
+
+
+def serve(settings: Settings) -> int:
+    runtime = Runtime(settings, service=True)
+    servers = endpoints(runtime, settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -59,13 +144,23 @@ def serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
-    LOG.info("metrics and health on http://%s:%d (/metrics, /healthz); state in %s",
-             settings.api_host, settings.api_port, settings.home)
+    # Health first: a probe sees 503 "starting" (not "connection refused") while we start.
+    for endpoint in servers:
+        endpoint.start()
+    LOG.info("starting; state in %s; readiness on %s", settings.home, servers[0].urls["ready"])
     runtime.start()
-    LOG.info("st2lite is running with packs: %s", ", ".join(sorted(runtime.packs)) or "(none)")
-    stop.wait()
-    server.shutdown()
+    announced = False
+    while not stop.is_set():
+        if not announced and runtime.wait_ready(timeout=0.5):
+            announced = True
+            urls = {**sensor_urls(runtime), **{k: v for e in servers for k, v in e.urls.items()}}
+            LOG.info("st2lite is ready with packs: %s", ", ".join(sorted(runtime.packs)) or "(none)")
+            for name, url in urls.items():
+                LOG.info("  %-22s %s", name, url)
+        if announced:
+            stop.wait()
     runtime.stop(grace=settings.shutdown_grace)
+    for endpoint in servers:
+        endpoint.stop()
     LOG.info("stopped")
     return 0

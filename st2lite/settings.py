@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACK_ENV_DIR = Path(__file__).resolve().parent / "pack_env"
@@ -29,11 +30,34 @@ def _default_home() -> Path:
     return Path(data_home) / "aegis"
 
 
-def _parse_listen(value: str) -> tuple[str, int]:
+class StartupError(Exception):
+    """A configuration or start-up problem, told as lines naming the file or variable, key and fix.
+
+    The CLI prints each line (no traceback) and exits non-zero.
+    """
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = list(lines)
+
+
+def _parse_listen(value: str, variable: str = "AEGIS_API_LISTEN") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"invalid listen address {value!r}; expected HOST:PORT")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise StartupError(f"{variable}={value!r} is not a listen address; set it to HOST:PORT, e.g. 127.0.0.1:9181")
     return host, int(port)
+
+
+def _env_number(name: str, default: str, cast: type) -> Any:
+    value = os.environ.get(name, default)
+    try:
+        number = cast(value)
+    except ValueError:
+        raise StartupError(f"{name}={value!r} is not a{'n integer' if cast is int else ' number'}; "
+                           f"unset it or set e.g. {name}={default}") from None
+    if number < 0:
+        raise StartupError(f"{name}={value!r} is negative; unset it or set e.g. {name}={default}")
+    return number
 
 
 @dataclass
@@ -57,8 +81,8 @@ class Settings:
         packs_dir = Path(overrides.pop("packs_dir", None) or env.get("AEGIS_PACKS_DIR") or REPO_ROOT / "packs")
         venvs = Path(overrides.pop("virtualenvs_dir", None) or env.get("AEGIS_VIRTUALENVS") or home / "virtualenvs")
         host, port = _parse_listen(env.get("AEGIS_API_LISTEN", "127.0.0.1:9181"))
-        workers = int(env.get("AEGIS_WORKERS", "2"))
-        grace = float(env.get("AEGIS_SHUTDOWN_GRACE", "30"))
+        workers = _env_number("AEGIS_WORKERS", "2", int)
+        grace = _env_number("AEGIS_SHUTDOWN_GRACE", "30", float)
         settings = cls(
             home=home,
             packs_dir=packs_dir.resolve(),

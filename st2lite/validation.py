@@ -848,6 +848,126 @@ class _SemanticChecker:
                         self.problems.append(problem)
 
 
+# --------------------------------------------------------------------------- config values, templates, criteria portability
+# (issue 11: what a new user gets wrong; each its own function)
+
+
+def _walk_strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
+    """Every string in a nested value, with its dotted path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk_strings(item, f"{path}.{index}")
+
+
+def _is_regex_field(name: str, schema: dict[str, Any]) -> bool:
+    return schema.get("format") == "regex" or name == "regex" or name.endswith("_regex")
+
+
+def _regex_problems(schema: dict[str, Any], name: str, value: Any, path: str, file: str) -> list[Problem]:
+    """Values of regex fields (``format: regex`` or named ``regex``) that Python cannot compile."""
+    problems: list[Problem] = []
+    if not isinstance(schema, dict):
+        return problems
+    if isinstance(value, str) and _is_regex_field(name, schema):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            problems.append(Problem(file, path, f"invalid regular expression {value!r}: {exc}"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problems += _regex_problems((schema.get("properties") or {}).get(key) or {}, str(key), item, f"{path}.{key}", file)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            problems += _regex_problems(schema["items"], name, item, f"{path}.{index}", file)
+    return problems
+
+
+def config_value_problems(pack: Pack, config_path: Path, file: str) -> list[Problem]:
+    """What the schema's types do not catch: unknown (misspelled) sections, invalid regexes.
+
+    st2 ignores top-level keys its schema does not know; a misspelled section then silently
+    means "defaults", so it is reported here.
+    """
+    from st2lite.loader import read_metadata_file, suggest
+
+    if not pack.config_schema:
+        return []
+    try:
+        values = read_metadata_file(config_path)
+    except ValueError:
+        return []  # the syntax error is reported by the schema check
+    if not isinstance(values, dict):
+        return []
+    problems = [
+        Problem(file, str(key), f"unknown section, not in config.schema.yaml (st2 ignores it){suggest(key, pack.config_schema)}")
+        for key in values if key not in pack.config_schema
+    ]  # fmt: skip
+    for key, value in values.items():
+        if key in pack.config_schema:
+            problems += _regex_problems(pack.config_schema[key], str(key), value, str(key), file)
+    return problems
+
+
+def template_syntax_problems(pack: Pack) -> list[Problem]:
+    """Rule action parameters and criteria patterns that are not valid Jinja.
+
+    ``"{{ trigger.labels.pod }"`` is a syntax error: st2 fails the enforcement at run time.
+    Unknown filters are caught too (they fail when the template is compiled).
+    """
+    import jinja2
+
+    from st2lite.templating import get_jinja_environment
+
+    env = get_jinja_environment()
+    problems: list[Problem] = []
+    for rule in pack.rules:
+        sources = [("action.parameters", rule.action_parameters), ("criteria", rule.criteria)]
+        for prefix, value in sources:
+            for path, text in _walk_strings(value, prefix):
+                if "{{" not in text and "{%" not in text:
+                    continue
+                try:
+                    env.from_string(text)
+                except jinja2.TemplateSyntaxError as exc:
+                    problems.append(Problem(pack.relative(rule.file), path,
+                                            f"Jinja syntax error in {text!r}: {exc.message}"))  # fmt: skip
+    return problems
+
+
+_BARE_LOOKUP = re.compile(r"{{-?\s*(st2kv\.system|system)\.[\w.]+\s*-?}}")
+
+
+def criteria_portability_problems(pack: Pack) -> list[Problem]:
+    """Criteria that match in no StackStorm: a bare datastore lookup in a pattern, ``SEARCH``.
+
+    st2 appends ``| to_complex`` (``json.dumps``) to a pattern's ``{{ }}``, and a datastore
+    lookup object cannot be serialised (StackStorm/st2#4043, #5260): the criterion always
+    fails. ``{{ st2kv.system.x | string }}`` works.
+    """
+    problems: list[Problem] = []
+    for rule in pack.rules:
+        for path, text in _walk_strings(rule.criteria, "criteria"):
+            if path.endswith(".type") and text.lower() == "search" and text != "search":
+                problems.append(Problem(
+                    pack.relative(rule.file), path,
+                    f'"{text}" is not a search on StackStorm (filter.py tests type == "search" as spelled; '
+                    "the criterion always fails): write search",
+                ))  # fmt: skip
+            if path.endswith(".pattern") or ".pattern." in path:
+                if _BARE_LOOKUP.search(text):
+                    problems.append(Problem(
+                        pack.relative(rule.file), path,
+                        f"{text!r} never matches on StackStorm (a datastore lookup cannot be serialised by the "
+                        "to_complex st2 adds; StackStorm/st2#4043, #5260); write {{ st2kv.system.<key> | string }}",
+                    ))  # fmt: skip
+    return problems
+
+
 @dataclass
 class ValidationReport:
     """What :func:`check_pack` found; ``problems`` is what :func:`validate_pack` returns."""
@@ -919,9 +1039,12 @@ def check_pack(
     checker.policies()
     configs = _example_configs(pack) + ([Path(config_path).resolve()] if config_path is not None else [])
     checker.config(configs)
+    extra = template_syntax_problems(pack) + criteria_portability_problems(pack)
+    for path in configs:
+        extra += config_value_problems(pack, path, pack.relative(path))
     report.notes += checker.notes
     report.warnings = rule_warnings(pack)
-    report.problems = _dedupe(pack.problems, schema_problems + checker.problems)
+    report.problems = _dedupe(pack.problems, schema_problems + checker.problems + extra)
     return report
 
 

@@ -79,10 +79,14 @@ def make_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
         runtime.stop()
 
 
-def start_runtime(env: dict[str, str], log_file: Path) -> subprocess.Popen:
-    """`aegis run` in the background, its log in a file (a pipe nobody reads would block it)."""
+def start_runtime(env: dict[str, str], log_file: Path, new_session: bool = False) -> subprocess.Popen:
+    """`aegis run` in the background, its log in a file (a pipe nobody reads would block it).
+
+    ``new_session``: in a process group of its own, as a terminal's foreground job (for
+    sending it a Ctrl-C with ``os.killpg``).
+    """
     with open(log_file, "ab") as log:
-        return subprocess.Popen([*AEGIS, "run"], env=env, cwd=REPO, stdout=log, stderr=log)
+        return subprocess.Popen([*AEGIS, "run"], env=env, cwd=REPO, stdout=log, stderr=log, start_new_session=new_session)
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -108,22 +112,25 @@ def aegis_service(aegis_env, tmp_path: Path):
     proc = start_runtime(aegis_env, tmp_path / "runtime.log")
     url = f"http://127.0.0.1:{webhook_port}/alertmanager"
 
-    def listening():
+    def ready():
         assert proc.poll() is None, (tmp_path / "runtime.log").read_text()
         try:
-            requests.get(url, timeout=1)
-            return True
+            response = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/readyz", timeout=2)
         except requests.ConnectionError:
-            return False
+            return False  # still loading the packs
+        return response.status_code == 200 and response.json()
 
-    wait_for(listening, timeout=120, what="the Alertmanager webhook sensor to listen")
-    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
-    assert health["status"] == "ok", health
-    assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
-    yield url, aegis_env
-    health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
-    assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    try:
+        # Ready means every sensor is set up (the webhook listens) and every worker pool started.
+        health = wait_for(ready, timeout=120, what="the runtime to be ready (/readyz 200)")
+        assert health["status"] == "ok", health
+        assert {"aegis.AlertmanagerWebhookSensor", "aegis.LogPatternSensor", "aegis.KnowledgeServiceSensor"} <= set(health["sensors"])
+        yield url, aegis_env
+        health = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz", timeout=5).json()
+        assert all(s["restarts"] == 0 for s in health["sensors"].values()), f"a sensor crashed on the defaults: {health}"
+    finally:
+        # Always stopped, even when an assertion above failed (a leaked runtime keeps ports).
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
 
 

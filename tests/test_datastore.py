@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import REPO
@@ -43,11 +42,24 @@ def test_local_keys_are_prefixed_with_pack_and_class(store):
     assert not sensor.delete_value("offset")
 
 
-def test_ttl_keys_disappear(store):
+class Clock:
+    """A controlled clock: TTLs expire when the test says so, not after a sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ttl_keys_disappear(tmp_path):
+    clock = Clock()
+    store = KeyValueStore(str(tmp_path / "kv.sqlite"), clock=clock)
     store.set("short", "v", ttl=1)
     store.set("long", "v", ttl=60)
+    clock.now += 0.999
     assert store.get("short") == "v"
-    time.sleep(1.2)
+    clock.now += 0.002
     assert store.get("short") is None
     assert [p.name for p in store.list()] == ["long"]
     with pytest.raises(ValueError, match="ttl"):
@@ -62,10 +74,12 @@ def test_list_by_prefix_with_limit_and_offset(store):
     assert len(store.list(prefix="aegis.")) == 5
 
 
-def test_set_if_absent_is_atomic_and_respects_ttl(store):
+def test_set_if_absent_is_atomic_and_respects_ttl(tmp_path):
+    clock = Clock()
+    store = KeyValueStore(str(tmp_path / "kv.sqlite"), clock=clock)
     assert store.set_if_absent("lock", "a", ttl=1)
     assert not store.set_if_absent("lock", "b")
-    time.sleep(1.2)
+    clock.now += 1
     assert store.set_if_absent("lock", "c")
     assert store.get("lock") == "c"
 

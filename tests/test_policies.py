@@ -129,6 +129,17 @@ def test_disabled_policy_is_not_enforced(runtime):
 # -- retry -------------------------------------------------------------------------------------
 
 
+def no_retry_can_come(runtime, ex_id: str) -> None:
+    """Wait until ``ex_id``'s post-run policies ran, then check no retry is scheduled.
+
+    ``wait()`` returns after the retry decision (a retry without delay is on record by then;
+    one with a delay is a pending timer until it is on record), so once no timer is pending
+    every retry that will ever come is on record: a fact, not a guess after a sleep.
+    """
+    runtime.wait(ex_id, timeout=30)
+    wait_for(lambda: runtime.policies.pending_retries() == 0, timeout=30, what="scheduled retries to be on record")
+
+
 def test_retry_on_failure_reruns_as_new_executions_up_to_max_retry_count(runtime):
     key = f"exhausted-{uuid.uuid4().hex[:8]}"
     original = runtime.execute(
@@ -144,7 +155,7 @@ def test_retry_on_failure_reruns_as_new_executions_up_to_max_retry_count(runtime
         return runs if len(runs) == 3 and all(r["end_timestamp"] for r in runs) else None
 
     runs = wait_for(three_done, timeout=30, what="two retries")
-    time.sleep(1.5)  # longer than the policy's delay plus a run: no third retry comes
+    no_retry_can_come(runtime, runs[-1]["id"])
     assert len(executions_of(runtime, "policytest.flaky")) == 3
     assert [r["status"] for r in runs] == ["failed"] * 3, "the final status is the last retry's"
     assert [r["result"]["result"]["attempt"] for r in runs] == [1, 2, 3]
@@ -181,7 +192,7 @@ def test_retry_stops_once_a_retry_succeeds(runtime):
         lambda: (r := executions_of(runtime, "policytest.flaky")) and r[-1]["status"] == "succeeded" and r,
         timeout=30, what="the retry to succeed",
     )  # fmt: skip
-    time.sleep(1.0)
+    no_retry_can_come(runtime, runs[-1]["id"])
     assert [r["status"] for r in executions_of(runtime, "policytest.flaky")] == ["failed", "succeeded"]
     assert runs[-1]["context"]["policies"]["retry"]["retry_count"] == 1
 
@@ -195,15 +206,13 @@ def test_retry_on_timeout(runtime):
     )  # fmt: skip
     assert [r["status"] for r in runs] == ["timeout", "timeout"]
     assert runs[1]["context"]["policies"]["retry"]["retry_count"] == 1
-    time.sleep(0.5)
+    no_retry_can_come(runtime, runs[-1]["id"])
     assert len(executions_of(runtime, "policytest.hang")) == 2, "max_retry_count 1"
     # retry_on: timeout leaves an ordinary failure alone (and the failure policy on flaky is
     # another action's): a successful run is not retried either.
-    assert (
-        runtime.wait(runtime.execute("policytest.hang", {"seconds": 0.1}), timeout=30)["status"]
-        == "succeeded"
-    )
-    time.sleep(0.3)
+    succeeded = runtime.execute("policytest.hang", {"seconds": 0.1})
+    assert runtime.wait(succeeded, timeout=30)["status"] == "succeeded"
+    no_retry_can_come(runtime, succeeded)
     assert len(executions_of(runtime, "policytest.hang")) == 3
 
 
@@ -213,7 +222,8 @@ def test_retry_is_not_applied_to_a_task_inside_a_workflow(runtime):
         runtime.execute("policytest.flaky_in_workflow", {"key": key, "failures": 1}), timeout=60
     )
     assert workflow["status"] == "failed"
-    time.sleep(1.5)  # the policy's delay is 0.5 s: a retry would be on record by now
+    tasks = executions_of(runtime, "policytest.flaky")
+    no_retry_can_come(runtime, tasks[0]["id"])
     tasks = executions_of(runtime, "policytest.flaky")
     assert len(tasks) == 1
     assert tasks[0]["parent"] == workflow["id"] and tasks[0]["status"] == "failed"

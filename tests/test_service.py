@@ -19,9 +19,9 @@ def service_env(aegis_env):
     return aegis_env
 
 
-def start_service(env: dict[str, str]) -> subprocess.Popen:
+def start_service(env: dict[str, str], new_session: bool = False) -> subprocess.Popen:
     log_file = Path(env["AEGIS_HOME"]).parent / "runtime.log"
-    proc = start_runtime(env, log_file)
+    proc = start_runtime(env, log_file, new_session=new_session)
     proc.log_file = log_file
     url = f"http://{env['AEGIS_API_LISTEN']}/healthz"
 
@@ -32,7 +32,12 @@ def start_service(env: dict[str, str]) -> subprocess.Popen:
         except requests.ConnectionError:
             return False
 
-    wait_for(healthy, timeout=60, what="/healthz to answer 200")
+    try:
+        wait_for(healthy, timeout=60, what="/healthz to answer 200")
+    except BaseException:
+        proc.kill()  # never leak a runtime (and its ports) past a failed test
+        proc.wait()
+        raise
     return proc
 
 
@@ -144,3 +149,95 @@ def test_sigterm_lets_a_running_workflow_finish(service_env):
     (workflow,) = executions(service_env, "--action", "svctest.slow")
     assert workflow["status"] == "succeeded" and workflow["result"]["output"] == {"n": 4, "slept": 2}
     assert "waiting for" in proc.log_file.read_text()
+
+
+def _aegis_config(home: Path, tmp_path: Path) -> int:
+    """The aegis pack's config on free ports; returns the webhook's port."""
+    import yaml
+    from conftest import free_port
+
+    (home / "configs").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = {
+        "alertmanager": {"host": "127.0.0.1", "port": port, "path": "/alertmanager"},
+        "knowledge": {"service_port": free_port(), "index_dir": str(tmp_path / "index")},
+    }
+    (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(config))
+    return port
+
+
+def test_a_post_at_the_first_healthz_200_is_taken(aegis_env, tmp_path):
+    """`/healthz` says 200 only when alerts are taken: the first POST after it succeeds."""
+    aegis_env.pop("AEGIS_PACKS_DIR", None)  # the repository's packs: the real webhook sensor
+    port = _aegis_config(Path(aegis_env["AEGIS_HOME"]), tmp_path)
+    log_file = tmp_path / "runtime.log"
+    proc = start_runtime(aegis_env, log_file)
+    health_url = f"http://{aegis_env['AEGIS_API_LISTEN']}/healthz"
+    seen: list[tuple[int, str]] = []
+
+    def ready():
+        assert proc.poll() is None, log_file.read_text()
+        try:
+            response = requests.get(health_url, timeout=2)
+        except requests.ConnectionError:
+            return False  # the runtime is still loading packs: nothing listens yet
+        seen.append((response.status_code, response.json()["status"]))
+        return response.status_code == 200 and response.json()
+
+    try:
+        health = wait_for(ready, timeout=240, interval=0.02, what="/healthz to answer 200")
+        # At once, no retry: the webhook takes the alert.
+        body = (Path(__file__).parent / "fixtures" / "alertmanager" / "two_firing.json").read_text()
+        posted = requests.post(f"http://127.0.0.1:{port}/alertmanager", data=body,
+                               headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+        assert posted.status_code == 200, posted.text
+        assert all(s["ready"] and s["running"] for s in health["sensors"].values()), health
+        assert "aegis.AlertmanagerWebhookSensor" in health["sensors"]
+        assert health["worker_pools"] == {"aegis": {"ready": True}}
+        assert all(code == 503 and status == "starting" for code, status in seen[:-1]), seen
+        live = requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/livez", timeout=5)
+        assert live.status_code == 200 and live.json() == {"status": "alive", "stopping": False}
+        assert requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/readyz", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    log = log_file.read_text()
+    assert f"http://127.0.0.1:{port}/alertmanager" in log, "the console says where the webhook listens"
+    assert "restarting" not in log
+
+
+def test_healthz_is_starting_until_the_sensor_is_ready(service_env, tmp_path):
+    """Served before sensors start: 503 "starting" (never 200 with no sensors), then 200."""
+    # The sensor's setup() blocks until this file exists: the runtime is up, the sensor is not.
+    gate = tmp_path / "gate"
+    service_env["SVCTEST_SETUP_GATE"] = str(gate)
+    log_file = tmp_path / "runtime.log"
+    proc = start_runtime(service_env, log_file)
+    url = f"http://{service_env['AEGIS_API_LISTEN']}/healthz"
+
+    def answered():
+        assert proc.poll() is None, log_file.read_text()
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            return None
+
+    try:
+        # (a Response is falsy for a 503: wrap it)
+        (response,) = wait_for(lambda: (r := answered()) is not None and r.json()["sensors"] and (r,), what="/healthz")
+        assert response.status_code == 503 and response.json()["status"] == "starting"
+        assert response.json()["sensors"]["svctest.TickSensor"] == {"running": True, "ready": False, "restarts": 0}
+        gate.write_text("go")
+        wait_for(lambda: (r := answered()) is not None and r.status_code == 200, what="/healthz 200")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_ctrl_c_stops_without_restarting_a_sensor(service_env):
+    """Ctrl-C reaches the whole foreground process group: sensors must not see it first."""
+    proc = start_service(service_env, new_session=True)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does
+    assert proc.wait(timeout=30) == 0
+    log = proc.log_file.read_text()
+    assert "restarting" not in log and "stopped" in log, log

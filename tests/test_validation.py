@@ -69,6 +69,12 @@ EXPECTED = [
     # the example config, against config.schema.yaml
     ("broken.yaml.example", "endpoint.port", "'8080' is not of type 'integer'"),
     ("broken.yaml.example", "endpoint.url", "'url' is a required property"),
+    ("broken.yaml.example", "endpont", "unknown section, not in config.schema.yaml (st2 ignores it) (did you mean 'endpoint'?)"),
+    ("broken.yaml.example", "filters.0.regex", "invalid regular expression '([a-z'"),
+    # templates: a syntax error, and a criteria pattern no StackStorm can serialise
+    ("rules/templates.yaml", "action.parameters.target", "Jinja syntax error in '{{ trigger.result.pod }'"),
+    ("rules/templates.yaml", "criteria.trigger.status.pattern", "never matches on StackStorm"),
+    ("rules/templates.yaml", "criteria.trigger.result.items.type", '"SEARCH" is not a search on StackStorm'),
 ]
 
 

@@ -4,7 +4,8 @@
 
 st2's import paths (``st2lite/pack_env``) and ``actions/lib`` are put on sys.path here so
 plain ``pytest`` works without PYTHONPATH. Tests that need real servers (Alertmanager,
-RabbitMQ) skip with the Debian package to install when it is missing.
+RabbitMQ) skip with the Debian package to install when it is missing, except in CI
+(``CI=true``), where the repository's ``conftest.py`` makes a skip a failure.
 """
 
 from __future__ import annotations

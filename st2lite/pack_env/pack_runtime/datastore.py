@@ -25,6 +25,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,15 @@ def default_key_path(db_path: str | Path) -> Path:
 
 
 class KeyValueStore:
-    """A process- and thread-safe key-value store (SQLite in WAL mode)."""
+    """A process- and thread-safe key-value store (SQLite in WAL mode).
 
-    def __init__(self, path: str, key_path: str | Path | None = None) -> None:
+    ``clock`` (seconds since the epoch, ``time.time`` by default) decides TTL expiry; tests
+    pass a controlled one.
+    """
+
+    def __init__(self, path: str, key_path: str | Path | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
+        self._clock = clock
         self.key_path = Path(key_path) if key_path else default_key_path(self.path)
         self._key: crypto.AESKey | None = None
         self._key_lock = threading.Lock()
@@ -139,7 +145,7 @@ class KeyValueStore:
             .execute(
                 "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND name=?"
                 " AND (expire_at IS NULL OR expire_at > ?)",
-                (scope, name, time.time()),
+                (scope, name, self._clock()),
             )
             .fetchone()
         )
@@ -163,7 +169,7 @@ class KeyValueStore:
         self._check_scope(scope)
         if ttl is not None and int(ttl) <= 0:
             raise ValueError("ttl must be a positive number of seconds")
-        now = time.time()
+        now = self._clock()
         expire_at = now + int(ttl) if ttl else None
         text = value if isinstance(value, str) else str(value)
         if secret:
@@ -179,7 +185,7 @@ class KeyValueStore:
     def set_if_absent(self, name: str, value: str, ttl: int | None = None, scope: str = SYSTEM_SCOPE) -> bool:
         """Atomically create a key unless a live one exists; True when this call created it."""
         self._check_scope(scope)
-        now = time.time()
+        now = self._clock()
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -212,7 +218,7 @@ class KeyValueStore:
     ) -> list[KeyValuePair]:
         self._check_scope(scope)
         sql = "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND (expire_at IS NULL OR expire_at > ?)"
-        args: list[Any] = [scope, time.time()]
+        args: list[Any] = [scope, self._clock()]
         if prefix:
             sql += " AND substr(name, 1, ?) = ?"
             args += [len(prefix), prefix]

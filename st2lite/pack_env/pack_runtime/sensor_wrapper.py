@@ -6,6 +6,11 @@ the history database; the id of each one is written as a line on the original st
 the runtime processes it at once (it also sweeps pending ones, so a lost line loses
 nothing). SIGTERM calls ``cleanup()`` and exits; so does the end of stdin (the runtime died).
 
+Readiness (st2lite only: st2's sensor container has no readiness signal): once ``setup()``
+has returned and every trigger was handed to ``add_trigger()``, just before ``run()``, the
+wrapper writes the line ``READY_LINE`` on the same channel. A sensor that opens its
+listening socket in ``setup()`` (as a webhook sensor should) is reachable from then on.
+
 Run as ``python -m pack_runtime.sensor_wrapper --pack-dir DIR --pack REF --file FILE
 --class-name NAME --trigger-types JSON --config FILE --datastore FILE --records FILE
 [--triggers JSON]``.
@@ -26,6 +31,11 @@ from typing import Any
 from .datastore import KeyValueStore
 from .records import Records
 from .sensor_service import SensorService
+
+#: The line that tells the runtime "this sensor is set up and running" (ids are hex).
+READY_LINE = "#ready"
+#: How long ``cleanup()`` may take on SIGTERM before the process exits anyway.
+CLEANUP_TIMEOUT = 5.0
 
 
 def load_sensor_class(path: str, class_name: str) -> type:
@@ -83,22 +93,41 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["poll_interval"] = args.poll_interval
     sensor = sensor_cls(**kwargs)
 
-    def stop(signum: int, _frame: Any) -> None:
-        log.info("received signal %d, cleaning up", signum)
+    stopping = threading.Lock()
+
+    def shutdown(reason: str) -> None:
+        """cleanup() and exit 0, once, on a thread of its own.
+
+        Not on the signal handler's thread: that is the thread in ``run()``, and a cleanup
+        that waits for ``run()`` to return (``server.shutdown()``) would wait for itself.
+        """
+        if not stopping.acquire(blocking=False):
+            return
+        log.info("%s, cleaning up", reason)
+        watchdog = threading.Timer(CLEANUP_TIMEOUT, lambda: (log.warning("cleanup() still running after %.0f s; "
+                                   "exiting anyway", CLEANUP_TIMEOUT), os._exit(0)))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             sensor.cleanup()
+        except Exception:
+            log.exception("cleanup() failed")
         finally:
             os._exit(0)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    def on_signal(signum: int, _frame: Any) -> None:
+        reason = f"received {signal.Signals(signum).name}"
+        threading.Thread(target=shutdown, args=(reason,), daemon=True, name="shutdown").start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
     def exit_with_parent() -> None:
         # The runtime holds our stdin open; EOF means it died (even by SIGKILL), and an
         # orphaned sensor would keep its port and block the next runtime's sensor.
         sys.stdin.read()
         log.warning("runtime went away, stopping")
-        stop(signal.SIGTERM, None)
+        shutdown("runtime went away")
 
     threading.Thread(target=exit_with_parent, daemon=True, name="parent-watch").start()
     sensor.setup()
@@ -106,7 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     for trigger in json.loads(args.triggers):
         sensor.add_trigger(trigger)
     log.info("sensor set up, running")
-    sensor.run()
+    on_dispatched(READY_LINE)
+    try:
+        sensor.run()
+    except Exception:
+        if not stopping.locked():
+            raise
+    if stopping.locked():
+        threading.Event().wait()  # the shutdown thread is cleaning up and exits the process
     log.info("sensor run() returned")
     sensor.cleanup()
     return 0
