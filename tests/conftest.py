@@ -7,6 +7,7 @@ fresh ``AEGIS_HOME`` per test.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -91,6 +93,13 @@ def start_runtime(env: dict[str, str], log_file: Path, new_session: bool = False
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*AEGIS, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def cli_json(env: dict[str, str], *args: str) -> Any:
+    """``aegis ARGS`` that prints JSON (``--json`` lists, ``key get``): its parsed output."""
+    result = run_cli(list(args), env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPO, run_cli, wait_for
+from conftest import REPO, cli_json, wait_for
 
 sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
 from servers.alertmanager import Alertmanager, available  # noqa: E402
@@ -35,12 +35,6 @@ def _alerts(starts: datetime, ends: datetime | None = None) -> list[dict]:
     return alerts
 
 
-def _json(env, *args):
-    result = run_cli(list(args), env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_real_alertmanager_notifications_repeats_and_resolves(aegis_service, tmp_path):
     url, env = aegis_service
     starts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
@@ -48,7 +42,7 @@ def test_real_alertmanager_notifications_repeats_and_resolves(aegis_service, tmp
         am.post_alerts(_alerts(starts))
 
         def firing_triggers():
-            return [t for t in _json(env, "trigger-instance", "list", "--json", "-n", "500", "--trigger", "aegis.alert")
+            return [t for t in cli_json(env, "trigger-instance", "list", "--json", "-n", "500", "--trigger", "aegis.alert")
                     if t["payload"]["status"] == "firing"]  # fmt: skip
 
         wait_for(lambda: len(firing_triggers()) >= 2, timeout=60, what="Alertmanager's first notification")
@@ -58,17 +52,17 @@ def test_real_alertmanager_notifications_repeats_and_resolves(aegis_service, tmp
             timeout=60, what="a re-sent notification",
         )  # fmt: skip
         assert {t["payload"]["fingerprint"] for t in repeats} <= {t["payload"]["fingerprint"] for t in firing_triggers()}
-        workflows = _json(env, "execution", "list", "--json", "--action", "aegis.remediate", "-n", "100")
+        workflows = cli_json(env, "execution", "list", "--json", "--action", "aegis.remediate", "-n", "100")
         assert len(workflows) == 2, "one remediation per alert, however often it is re-sent"
         # The workflow gets the incident id only; the alert is in the incident store.
-        stored = {p["name"]: json.loads(p["value"]) for p in _json(env, "key", "list", "--prefix", "aegis.incident.inc-", "--json")}
+        stored = {p["name"]: json.loads(p["value"]) for p in cli_json(env, "key", "list", "--prefix", "aegis.incident.inc-", "--json")}
         assert {stored["aegis.incident." + w["parameters"]["incident_id"]]["labels"]["service"] for w in workflows} == {"checkout", "cart"}
 
         # Resolve both: Alertmanager sends them as resolved (send_resolved defaults to true).
         am.post_alerts(_alerts(starts, ends=datetime.now(UTC) - timedelta(seconds=1)))
         closes = wait_for(
             lambda: (lambda c: c if len(c) == 2 and all(e["status"] == "succeeded" for e in c) else None)(
-                _json(env, "execution", "list", "--json", "--action", "aegis.close_incident", "-n", "100")
+                cli_json(env, "execution", "list", "--json", "--action", "aegis.close_incident", "-n", "100")
             ),
             # An upper bound, not a wait: the closes queue for the pack's two warm workers behind
             # the remediations' diagnoses, which take a minute on a busy 2-core machine.
@@ -76,7 +70,7 @@ def test_real_alertmanager_notifications_repeats_and_resolves(aegis_service, tmp
         )  # fmt: skip
         assert {c["rule"] for c in closes} == {"aegis.close_resolved_alert"}
 
-    pairs = _json(env, "key", "list", "--prefix", "aegis.incident.inc-", "--json")
+    pairs = cli_json(env, "key", "list", "--prefix", "aegis.incident.inc-", "--json")
     incidents = [json.loads(p["value"]) for p in pairs if not p["name"].endswith(".repeats")]
     assert len(incidents) == 2 and all(i["status"] == "closed" for i in incidents), incidents
-    assert len(_json(env, "execution", "list", "--json", "--action", "aegis.remediate", "-n", "100")) == 2
+    assert len(cli_json(env, "execution", "list", "--json", "--action", "aegis.remediate", "-n", "100")) == 2

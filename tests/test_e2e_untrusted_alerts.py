@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 import yaml
-from conftest import REPO, run_cli, wait_for
+from conftest import REPO, cli_json, run_cli, wait_for
 
 PREFIX = {"alertname": "KubePodCrashLooping", "namespace": "shop", "severity": "warning"}
 
@@ -59,12 +59,6 @@ def hostile_alerts(marker_dir: Path) -> dict[str, dict]:
     }  # fmt: skip
 
 
-def _json(env, *args):
-    result = run_cli(list(args), env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_hostile_labels_and_annotations_are_stored_literally_and_never_run(aegis_service, tmp_path):
     url, env = aegis_service
     alerts = hostile_alerts(tmp_path)
@@ -72,7 +66,7 @@ def test_hostile_labels_and_annotations_are_stored_literally_and_never_run(aegis
     assert response.status_code == 200, response.text
 
     def all_done():
-        done = [w for w in _json(env, "execution", "list", "--json", "--action", "aegis.remediate")
+        done = [w for w in cli_json(env, "execution", "list", "--json", "--action", "aegis.remediate")
                 if w["status"] not in ("requested", "scheduled", "running", "delayed")]
         return done if len(done) == len(alerts) else None
 
@@ -98,7 +92,7 @@ def test_hostile_labels_and_annotations_are_stored_literally_and_never_run(aegis
     # YAQL in a label does not pick the target.
     assert by_fingerprint["a0a0a0a0a0a0a0a3"]["diagnosis"]["target"] != "payments-api"
     # The unexpanded Prometheus template became an incident and was diagnosed.
-    stored = _json(env, "key", "get", "aegis.incident." + by_fingerprint["a0a0a0a0a0a0a0a4"]["incident"]["id"])
+    stored = cli_json(env, "key", "get", "aegis.incident." + by_fingerprint["a0a0a0a0a0a0a0a4"]["incident"]["id"])
     assert json.loads(stored["value"])["annotations"]["summary"] == "value {{ $value }} on {{ $labels.instance }}"
     assert by_fingerprint["a0a0a0a0a0a0a0a4"]["diagnosis"]["confidence"] >= 0
 
