@@ -11,18 +11,30 @@ Point an Alertmanager webhook receiver at it (pack config ``alertmanager``, defa
 
 Guarantees, in the order a request meets them:
 
+- At most ``max_pending_connections`` connections may be open without having delivered a
+  complete, authenticated request; a connection over the cap gets 503 and is closed at once.
+  A request (headers and body) must arrive within ``request_timeout`` seconds of its first
+  byte, however slowly the client trickles it (slowloris): past that it gets 408 and the
+  connection is closed. Bodies are read before a processing slot is taken, so slow senders
+  never hold the slots that legitimate requests need.
 - 404 for other paths, 405 for anything but POST on the webhook path (GET on
   ``health_path`` answers 200 for load balancers), 403 outside ``allowed_sources``,
   401 without the configured bearer token / basic credentials (compared in constant time).
+- 411/413/415/400/422 for bodies that can never be valid (no length, several differing or
+  signed ``Content-Length`` headers, over ``max_body_bytes``, not ``application/json``,
+  invalid UTF-8 or JSON, deep nesting, missing or mistyped fields, payload version other
+  than 4). Alertmanager drops a notification answered with a 4xx, so a 4xx is used only
+  for input that will never become valid.
 - 503 when ``max_concurrent_requests`` are already being processed (Alertmanager retries 5xx).
-- 411/413/415/400/422 for bodies that can never be valid (no length, over ``max_body_bytes``,
-  not ``application/json``, invalid UTF-8 or JSON, deep nesting, missing or mistyped fields,
-  payload version other than 4). Alertmanager drops a notification answered with a 4xx, so
-  a 4xx is used only for input that will never become valid.
-- Valid alerts of a group are dispatched even when others in it are malformed; the JSON
-  response lists what was rejected and why. 200 is sent only after every dispatch of the
-  request returned, i.e. every trigger instance is durably recorded; if recording fails the
-  answer is 503 and nothing of the episode is marked as seen, so the retry is not a repeat.
+- Valid alerts of a group are dispatched even when others in it are malformed (a timestamp
+  out of range, a lone surrogate, any error while checking one alert); the JSON response
+  lists what was rejected and why. 200 is sent only after every dispatch of the request
+  returned, i.e. every trigger instance is durably recorded; if recording fails the answer
+  is 503 and nothing of the episode is marked as seen, so the retry is not a repeat.
+- Group commit: where the sensor service offers ``transaction()`` (st2lite), the incidents,
+  open-incident index and trigger instances of a whole request are written in one
+  transaction per store; on st2 each call commits on its own.
+- A client that resets its connection is logged on one line, never with a traceback.
 - A firing alert whose episode (fingerprint + startsAt) is already known is dispatched with
   ``repeat: true`` and counted on its incident; the remediation rule ignores repeats. The
   decision is serialized per fingerprint, so HA duplicates arriving at once yield one
@@ -32,10 +44,13 @@ Guarantees, in the order a request meets them:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import ipaddress
 import json
 import os
+import re
+import socket
 import sys
 import threading
 import time
@@ -65,9 +80,12 @@ DEFAULTS: dict[str, Any] = {
     "max_body_bytes": 1024 * 1024,
     "max_alerts_per_request": 10_000,
     "max_concurrent_requests": 16,
+    "max_pending_connections": 64,
     "read_timeout": 10,
+    "request_timeout": 10,
 }
 _LOCK_STRIPES = 256
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")  # digits only: no sign, no spaces, no "1_000"
 
 
 REQUESTS = metric(Counter, "aegis_webhook_requests", "Webhook requests answered, by HTTP status code.", ("code",))
@@ -90,9 +108,13 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     section.update((config or {}).get("alertmanager") or {})
     if not str(section["path"]).startswith("/"):
         raise ConfigError(f"alertmanager.path must start with '/', got {section['path']!r}")
-    for name in ("port", "max_body_bytes", "max_alerts_per_request", "max_concurrent_requests"):
-        if not isinstance(section[name], int) or section[name] < (0 if name == "port" else 1):
+    for name in ("port", "max_body_bytes", "max_alerts_per_request", "max_concurrent_requests", "max_pending_connections"):
+        if not isinstance(section[name], int) or isinstance(section[name], bool) or section[name] < (0 if name == "port" else 1):
             raise ConfigError(f"alertmanager.{name} must be a positive integer, got {section[name]!r}")
+    for name in ("read_timeout", "request_timeout"):
+        value = section[name]
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"alertmanager.{name} must be a positive number of seconds, got {value!r}")
     auth = dict(section.get("auth") or {"type": "none"})
     kind = auth.get("type", "none")
     if kind == "bearer":
@@ -110,11 +132,21 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"alertmanager.auth.type must be none, bearer or basic, got {kind!r}")
     section["auth_scheme"] = kind
     section["auth_expected"] = expected.encode()
-    try:
-        section["networks"] = [ipaddress.ip_network(c, strict=False) for c in section.get("allowed_sources") or []]
-    except ValueError as exc:
-        raise ConfigError(f"alertmanager.allowed_sources: {exc}") from None
+    section["networks"] = [_network(entry) for entry in section.get("allowed_sources") or []]
     return section
+
+
+def _network(entry: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """One ``allowed_sources`` entry; host bits set (``10.0.0.1/8``) is an error, not a wider net."""
+    try:
+        return ipaddress.ip_network(entry, strict=True)
+    except (ValueError, TypeError) as exc:
+        hint = ""
+        with contextlib.suppress(ValueError, TypeError):
+            wide = ipaddress.ip_network(entry, strict=False)
+            host = str(entry).split("/", 1)[0]
+            hint = f"; write {wide} for the whole network or {host}/{wide.max_prefixlen} for the one host"
+        raise ConfigError(f"alertmanager.allowed_sources: {entry!r} is not a network ({exc}){hint}") from None
 
 
 def _check_secret(name: str, value: str) -> None:
@@ -125,9 +157,97 @@ def _check_secret(name: str, value: str) -> None:
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, with a cap on connections that have not yet proven themselves.
+
+    A connection is *pending* from accept until it delivered a complete, authenticated
+    request, and again while it sends each later one; idle keep-alive connections of a
+    client that did are not. Over ``max_pending`` the new connection is answered 503 and
+    closed on the accept thread, so a flood of silent or slow connections cannot take
+    every thread and file descriptor.
+    """
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    sensor: AlertmanagerWebhookSensor
+    max_pending = 64
+
+    def server_bind(self) -> None:
+        self.pending = 0
+        self.pending_lock = threading.Lock()
+        super().server_bind()
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.pending_lock:
+            if self.pending < self.max_pending:
+                self.pending += 1
+                return True
+        REQUESTS.labels(code="503").inc()
+        REQUESTS_REJECTED.labels(reason="too_many_pending_connections").inc()
+        body = b'{"status": "error", "error": "too many connections waiting, retry later"}'
+        with contextlib.suppress(OSError):
+            request.setblocking(False)  # never wait on a client from the accept thread
+            request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+        return False
+
+    def release_pending(self) -> None:
+        with self.pending_lock:
+            self.pending -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback to stderr for any error in a handler; a client that
+        # went away is not our error. Anything else is logged once, with its traceback.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            REQUESTS_REJECTED.labels(reason="client_gone").inc()
+            self.sensor._log.info("connection from %s ended by the client: %s", client_address[0], type(exc).__name__)
+        else:
+            self.sensor._log.exception("error while serving %s", client_address[0])
+
+
+class _Deadlines:
+    """Ends requests that are not fully received in time, whatever their pace.
+
+    A socket timeout bounds each read, not the request: a client sending a byte every few
+    seconds never hits it. One thread watches every request being received and, past its
+    deadline, shuts the reading half of its socket, so the handler's blocked read returns
+    at once and it can answer 408.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[_Handler, float] = {}
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._watch, name="webhook-deadlines", daemon=True)
+        self._thread.start()
+
+    def arm(self, handler: _Handler, seconds: float) -> None:
+        with self._cond:
+            self._due[handler] = time.monotonic() + seconds
+            self._cond.notify()
+
+    def disarm(self, handler: _Handler) -> None:
+        with self._cond:
+            self._due.pop(handler, None)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(5)
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._stop:
+                now = time.monotonic()
+                for handler in [h for h, due in self._due.items() if due <= now]:
+                    del self._due[handler]
+                    handler.timed_out = True
+                    with contextlib.suppress(OSError):
+                        handler.connection.shutdown(socket.SHUT_RD)
+                wait = min(self._due.values()) - now if self._due else None
+                self._cond.wait(timeout=wait)
 
 
 class AlertmanagerWebhookSensor(Sensor):
@@ -141,8 +261,12 @@ class AlertmanagerWebhookSensor(Sensor):
         self._stopped = threading.Event()
         self._run_thread: int | None = None
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._record_lock = threading.Lock()
+        # st2lite's group commit; st2's sensor service has none and commits every call.
+        self._transaction = getattr(sensor_service, "transaction", None)
         self._inflight = threading.BoundedSemaphore(1)  # replaced in setup()
         self._incidents = IncidentStore(sensor_service)
+        self._deadlines: _Deadlines | None = None
         self.settings: dict[str, Any] = {}
 
     # -- st2 sensor interface ------------------------------------------------------------
@@ -151,10 +275,11 @@ class AlertmanagerWebhookSensor(Sensor):
         self.settings = _settings(self.config)
         self._inflight = threading.BoundedSemaphore(self.settings["max_concurrent_requests"])
         handler = type("Handler", (_Handler,), {"sensor": self, "timeout": self.settings["read_timeout"]})
-        server_cls = _Server
+        attrs: dict[str, Any] = {"sensor": self, "max_pending": self.settings["max_pending_connections"]}
         if ":" in self.settings["host"]:
-            server_cls = type("_Server6", (_Server,), {"address_family": __import__("socket").AF_INET6})
-        self._server = server_cls((self.settings["host"], self.settings["port"]), handler)
+            attrs["address_family"] = socket.AF_INET6
+        self._server = type("Server", (_Server,), attrs)((self.settings["host"], self.settings["port"]), handler)
+        self._deadlines = _Deadlines()
         self._log.info("listening on http://%s:%d%s", self.settings["host"], self.port, self.settings["path"])
 
     def run(self) -> None:
@@ -184,6 +309,9 @@ class AlertmanagerWebhookSensor(Sensor):
                 acquired += 1
         self._server.server_close()
         self._server = None
+        if self._deadlines is not None:
+            self._deadlines.stop()
+            self._deadlines = None
 
     def add_trigger(self, trigger: dict[str, Any]) -> None:
         pass
@@ -235,15 +363,19 @@ class AlertmanagerWebhookSensor(Sensor):
         for item in batch.rejected:
             ALERTS_REJECTED.labels(reason="invalid_alert").inc()
             self._log.warning("rejected alert %d of group %r: %s", item["index"], batch.group["groupKey"], item["reason"])
+        results = self._record(batch)
+        # Counted once everything is durable: a request answered 503 counts nothing twice.
         trigger_instances, repeats = [], 0
-        for alert in batch.alerts:
-            ti_id, repeat, reason = self._dispatch_alert(alert, batch.group)
+        for alert, (ti_id, repeat, reason) in zip(batch.alerts, results, strict=True):
             if ti_id is None:
                 ALERTS_REJECTED.labels(reason="payload_schema").inc()
                 batch.rejected.append({"index": None, "fingerprint": alert["fingerprint"], "reason": reason})
                 continue
             trigger_instances.append(ti_id)
             repeats += repeat
+            ALERTS_DISPATCHED.labels(status=alert["status"]).inc()
+            if repeat and alert["status"] == "firing":
+                ALERTS_REPEATED.inc()
         response = {
             "status": "success" if not batch.rejected else ("partial" if trigger_instances else "rejected"),
             "dispatched": len(trigger_instances),
@@ -253,43 +385,109 @@ class AlertmanagerWebhookSensor(Sensor):
         }
         return (200 if trigger_instances else 422), response
 
+    def _record(self, batch: Any) -> list[tuple[str | None, bool, str]]:
+        """Decide and dispatch every valid alert of a request; ``(trigger instance, repeat, reason)`` each.
+
+        With a group commit the whole request is one transaction, taken under one lock so
+        that each request's decisions see the previous request's (HA duplicates arriving at
+        once start one remediation). Without it, decisions are serialized per fingerprint.
+        """
+        if self._transaction is not None:
+            with self._record_lock, self._transaction():
+                return [self._dispatch_alert(alert, batch.group) for alert in batch.alerts]
+        results = []
+        for alert in batch.alerts:
+            with self._locks[hash(alert["fingerprint"]) % _LOCK_STRIPES]:
+                results.append(self._dispatch_alert(alert, batch.group))
+        return results
+
     def _dispatch_alert(self, alert: dict[str, Any], group: dict[str, Any]) -> tuple[str | None, bool, str]:
         fingerprint = alert["fingerprint"]
-        with self._locks[hash(fingerprint) % _LOCK_STRIPES]:
-            opened = False
-            if alert["status"] == "firing":
-                incident, repeat = self._incidents.open_or_repeat(alert)
-                inc_id, opened = incident["id"], not repeat
-            else:
-                inc_id = incident_id(fingerprint, alert["startsAt"])
-                known = self._incidents.get(inc_id)
-                repeat = bool(known and known["status"] == "closed")
-            payload = trigger_payload(alert, group, inc_id, repeat)
-            try:
-                ti_id = self.sensor_service.dispatch(TRIGGER, payload, trace_tag=f"{inc_id}:{alert['status']}")
-            except BaseException:
-                if opened:  # the retry must find the episode unseen, or it is never remediated
-                    self._incidents.forget(inc_id)
-                raise
-            if ti_id is None:
-                if opened:
-                    self._incidents.forget(inc_id)
-                return None, repeat, "payload failed the aegis.alert payload_schema (see sensor log)"
-            if repeat and alert["status"] == "firing":
-                self._incidents.count_repeat(inc_id)
-                ALERTS_REPEATED.inc()
-            ALERTS_DISPATCHED.labels(status=alert["status"]).inc()
-            return ti_id, repeat, ""
+        opened = False
+        if alert["status"] == "firing":
+            incident, repeat = self._incidents.open_or_repeat(alert)
+            inc_id, opened = incident["id"], not repeat
+        else:
+            inc_id = incident_id(fingerprint, alert["startsAt"])
+            known = self._incidents.get(inc_id)
+            repeat = bool(known and known["status"] == "closed")
+        payload = trigger_payload(alert, group, inc_id, repeat)
+        try:
+            ti_id = self.sensor_service.dispatch(TRIGGER, payload, trace_tag=f"{inc_id}:{alert['status']}")
+        except BaseException:
+            if opened:  # the retry must find the episode unseen, or it is never remediated
+                self._incidents.forget(inc_id)
+            raise
+        if ti_id is None:
+            if opened:
+                self._incidents.forget(inc_id)
+            return None, repeat, "payload failed the aegis.alert payload_schema (see sensor log)"
+        if repeat and alert["status"] == "firing":
+            self._incidents.count_repeat(inc_id)
+        return ti_id, repeat, ""
 
 
 class _Handler(BaseHTTPRequestHandler):
     """One connection to the webhook; ``sensor`` and ``timeout`` are set per sensor."""
 
     sensor: AlertmanagerWebhookSensor
+    server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as Alertmanager's Go client uses it
     disable_nagle_algorithm = True  # headers and body are two writes; Nagle + delayed ACK cost 40 ms
     server_version = "aegis-webhook"
     sys_version = ""
+    timed_out = False  # set by _Deadlines when the request was not received in time
+    _pending = True  # counted by _Server.verify_request at accept
+
+    def handle_one_request(self) -> None:
+        # Wait for the next request's first byte under the idle timeout (``timeout``); from
+        # there the whole request must arrive within request_timeout.
+        try:
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+            return
+        self._hold_pending()
+        deadlines = self.sensor._deadlines
+        if deadlines is not None:
+            deadlines.arm(self, self.sensor.settings["request_timeout"])
+        try:
+            super().handle_one_request()
+        finally:
+            self._received()
+
+    def _hold_pending(self) -> None:
+        if not self._pending:
+            with self.server.pending_lock:
+                self.server.pending += 1
+            self._pending = True
+
+    def _received(self) -> None:
+        """The request is in (or given up on): no deadline, no longer pending."""
+        deadlines = self.sensor._deadlines
+        if deadlines is not None:
+            deadlines.disarm(self)
+        if self._pending:
+            self._pending = False
+            self.server.release_pending()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self._received()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib answers a request line or headers cut short by our deadline with 400.
+        if self.timed_out:
+            return self._too_slow()
+        super().send_error(code, message, explain)
+
+    def _too_slow(self) -> None:
+        self._error(408, f"request not received within {self.sensor.settings['request_timeout']}s", "request_timeout",
+                    close=True)  # fmt: skip
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         self.sensor._log.debug("%s " + format, self.client_address[0], *args)
@@ -311,7 +509,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         if code >= 400:
             log = self.sensor._log.warning if code < 500 else self.sensor._log.error
-            log("%s %s from %s -> %d: %s", self.command, self.path, self.client_address[0], code, body.get("error", ""))
+            log("%s %s from %s -> %d: %s", self.command, getattr(self, "path", ""), self.client_address[0], code,
+                body.get("error", ""))  # fmt: skip
 
     def _error(self, code: int, message: str, reason: str, headers: dict[str, str] | None = None, close: bool = False) -> None:
         if close:
@@ -355,6 +554,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         sensor, settings = self.sensor, self.sensor.settings
+        if self.timed_out:
+            return self._too_slow()
         if self._route() != "webhook":
             return self._error(404, "not found", "not_found", close=True)
         denied = sensor.authorize(self.client_address[0], self.headers.get("Authorization"))
@@ -364,15 +565,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(code, message, "unauthorized" if code == 401 else "forbidden", headers, close=True)
         if self.headers.get("Transfer-Encoding"):
             return self._error(411, "send the body with Content-Length, not Transfer-Encoding", "no_length", close=True)
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return self._error(411, "Content-Length required", "no_length", close=True)
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            return self._error(400, f"invalid Content-Length {length_header!r}", "bad_length", close=True)
+        if len(set(lengths)) > 1:  # which one frames the body? (request smuggling)
+            return self._error(400, f"conflicting Content-Length headers {lengths!r}", "bad_length", close=True)
+        length_header = lengths[0].strip()
+        if not _CONTENT_LENGTH.fullmatch(length_header):
+            return self._error(400, f"invalid Content-Length {lengths[0]!r}", "bad_length", close=True)
+        length = int(length_header)
         if length > settings["max_body_bytes"]:
             return self._error(413, f"body of {length} bytes exceeds the limit of {settings['max_body_bytes']}",
                                "too_large", close=True)  # fmt: skip
@@ -382,19 +583,24 @@ class _Handler(BaseHTTPRequestHandler):
         if media_type.strip().lower() != "application/json" or charset not in ("utf-8", "utf8"):
             return self._error(415, f"Content-Type must be application/json (UTF-8), got {self.headers.get('Content-Type')!r}",
                                "wrong_content_type", close=True)  # fmt: skip
-        if not sensor._inflight.acquire(blocking=False):
-            return self._error(503, "overloaded, retry later", "overloaded", {"Retry-After": "1"}, close=True)
+        # The body is read before a processing slot is taken: slow senders hold a thread
+        # (bounded by max_pending_connections and request_timeout), never a slot.
         try:
-            try:
-                body = self.rfile.read(length)
-            except OSError:  # read timeout (slow or stalled client) or reset
-                body = b""
-            if len(body) != length:
-                self.close_connection = True
-                REQUESTS_REJECTED.labels(reason="incomplete_body").inc()
-                sensor._log.warning("dropped a request from %s: body incomplete after %ss",
-                                    self.client_address[0], settings["read_timeout"])
-                return  # the client stalled or went away mid-body; nobody to answer
+            body = self.rfile.read(length)
+        except OSError:  # read timeout (stalled client) or reset
+            body = b""
+        if len(body) != length:
+            self.close_connection = True
+            if self.timed_out:
+                return self._too_slow()
+            REQUESTS_REJECTED.labels(reason="incomplete_body").inc()
+            sensor._log.warning("dropped a request from %s: body incomplete (stalled for %ss or closed)",
+                                self.client_address[0], settings["read_timeout"])  # fmt: skip
+            return  # the client stalled or went away mid-body; nobody to answer
+        self._received()
+        if not sensor._inflight.acquire(blocking=False):
+            return self._error(503, "overloaded, retry later", "overloaded", {"Retry-After": "1"})
+        try:
             try:
                 code, response = sensor.handle_notification(body)
             except WebhookError as exc:

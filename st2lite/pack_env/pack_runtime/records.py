@@ -143,6 +143,16 @@ class Records:
         )
         return ti_id
 
+    def record_trigger_instances(self, rows: list[tuple[str, str, dict[str, Any], str | None, str | None]]) -> None:
+        """Record many trigger instances in one commit: rows of ``(id, trigger, payload, trace_tag, sensor)``."""
+        now = utc_now()
+        with self._connections.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO trigger_instances(id, trigger, payload, occurrence_time, status, trace_tag, sensor)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(ti_id, trigger, _dumps(payload), now, TI_PENDING, tag, sensor) for ti_id, trigger, payload, tag, sensor in rows],
+            )
+
     def set_trigger_instance_status(self, ti_id: str, status: str) -> None:
         self._conn().execute("UPDATE trigger_instances SET status=? WHERE id=?", (status, ti_id))
 
