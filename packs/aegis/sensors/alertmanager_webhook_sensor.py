@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import hmac
 import ipaddress
 import json
@@ -280,6 +281,10 @@ class AlertmanagerWebhookSensor(Sensor):
             attrs["address_family"] = socket.AF_INET6
         self._server = type("Server", (_Server,), attrs)((self.settings["host"], self.settings["port"]), handler)
         self._deadlines = _Deadlines()
+        # An alert storm allocates many short-lived dicts: leave what exists now (modules,
+        # config) out of every collection, and collect the young generation less often.
+        gc.freeze()
+        gc.set_threshold(max(gc.get_threshold()[0], 10_000), *gc.get_threshold()[1:])
         self._log.info("listening on http://%s:%d%s", self.settings["host"], self.port, self.settings["path"])
 
     def run(self) -> None:
@@ -364,18 +369,23 @@ class AlertmanagerWebhookSensor(Sensor):
             ALERTS_REJECTED.labels(reason="invalid_alert").inc()
             self._log.warning("rejected alert %d of group %r: %s", item["index"], batch.group["groupKey"], item["reason"])
         results = self._record(batch)
-        # Counted once everything is durable: a request answered 503 counts nothing twice.
-        trigger_instances, repeats = [], 0
+        # Counted once everything is durable (a request answered 503 counts nothing), and
+        # once per request, not per alert.
+        trigger_instances, repeats, firing_repeats, by_status = [], 0, 0, {"firing": 0, "resolved": 0}
         for alert, (ti_id, repeat, reason) in zip(batch.alerts, results, strict=True):
             if ti_id is None:
                 ALERTS_REJECTED.labels(reason="payload_schema").inc()
                 batch.rejected.append({"index": None, "fingerprint": alert["fingerprint"], "reason": reason})
                 continue
             trigger_instances.append(ti_id)
+            by_status[alert["status"]] += 1
             repeats += repeat
-            ALERTS_DISPATCHED.labels(status=alert["status"]).inc()
-            if repeat and alert["status"] == "firing":
-                ALERTS_REPEATED.inc()
+            firing_repeats += repeat and alert["status"] == "firing"
+        for status, count in by_status.items():
+            if count:
+                ALERTS_DISPATCHED.labels(status=status).inc(count)
+        if firing_repeats:
+            ALERTS_REPEATED.inc(firing_repeats)
         response = {
             "status": "success" if not batch.rejected else ("partial" if trigger_instances else "rejected"),
             "dispatched": len(trigger_instances),
@@ -433,7 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
     sensor: AlertmanagerWebhookSensor
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as Alertmanager's Go client uses it
-    disable_nagle_algorithm = True  # headers and body are two writes; Nagle + delayed ACK cost 40 ms
+    disable_nagle_algorithm = True  # no 40 ms Nagle + delayed-ACK stall on a small answer
+    wbufsize = -1  # buffered: headers and body leave in one send, flushed after each request
     server_version = "aegis-webhook"
     sys_version = ""
     timed_out = False  # set by _Deadlines when the request was not received in time

@@ -68,6 +68,11 @@ def _never(_value: Any) -> bool:
     return False
 
 
+def _plain_string(schema: Any) -> bool:
+    """``{"type": "string"}`` with nothing but annotations (and draft-3 ``required``) beside it."""
+    return isinstance(schema, dict) and schema.get("type") == "string" and schema.keys() <= _ANNOTATIONS | {"type", "required"}
+
+
 def _compile(schema: Any) -> Callable[[Any], bool]:
     """A checker for ``schema`` built once, so a payload costs no re-reading of the schema.
 
@@ -134,10 +139,14 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
             return _never
         needed = list(required) if isinstance(required, list) else []
         needed += [n for n, p in properties.items() if isinstance(p, dict) and p.get("required") is True]
-        property_checks = [(n, _compile(p)) for n, p in properties.items()]
+        # The common shapes get no closure of their own: a plain string property, and a map
+        # of strings (additionalProperties: {type: string}); the rest is compiled.
+        strings = tuple(n for n, p in properties.items() if _plain_string(p))
+        property_checks = [(n, _compile(p)) for n, p in properties.items() if n not in strings]
         extra = schema.get("additionalProperties", True)
-        extra_ok = None if extra is True else (_never if extra is False else _compile(extra))
         known = frozenset(properties)
+        extra_ok = None if extra is True else (_never if extra is False else _compile(extra))
+        closed, string_values = extra is False, _plain_string(extra)
 
         def object_ok(v: Any) -> bool:
             if not isinstance(v, dict):
@@ -145,16 +154,28 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
             for name in needed:
                 if name not in v:
                     return False
+            for name in strings:
+                if name in v and not isinstance(v[name], str):
+                    return False
             for name, check in property_checks:
                 if name in v and not check(v[name]):
                     return False
-            if extra_ok is not None:
+            if closed:
+                return v.keys() <= known
+            if string_values:
+                for name, item in v.items():
+                    if not isinstance(item, str) and name not in known:
+                        return False
+            elif extra_ok is not None:
                 for name, item in v.items():
                     if name not in known and not extra_ok(item):
                         return False
             return True
 
-        checks.append(object_ok)
+        if expected == "object" and len(checks) == 1:  # the type check is object_ok's first line
+            checks = [lambda v: isinstance(v, dict) and object_ok(v)]
+        else:
+            checks.append(object_ok)
     if not checks:
         return lambda _v: True
     if len(checks) == 1:

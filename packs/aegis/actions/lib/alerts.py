@@ -30,6 +30,7 @@ sender's fingerprint never has to be a safe token itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -108,20 +109,17 @@ def _reject_constant(name: str) -> Any:
 
 
 def _max_nesting(doc: Any) -> int:
-    """The deepest container nesting of a decoded JSON value (iterative: junk may be deep)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    """The deepest container nesting of a decoded JSON value (level by level: junk may be deep)."""
+    depth, level = 0, [doc] if type(doc) in (dict, list) else []
+    while level:
+        depth += 1
+        deeper = []
+        for value in level:
+            for child in value.values() if type(value) is dict else value:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 def parse_time(value: str) -> datetime:
@@ -135,6 +133,21 @@ def parse_time(value: str) -> datetime:
     iso += "+00:00" if tz == "Z" else tz
     stamp = datetime.fromisoformat(iso)
     return stamp.astimezone(timezone.utc)
+
+
+@functools.lru_cache(maxsize=4096)
+def _time_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable timestamp, or None (cached: a storm repeats a few values)."""
+    try:
+        parse_time(value)
+    except (ValueError, OverflowError) as exc:  # 9999-12-31T23:59:59-23:59 overflows in UTC
+        return f"{_printable(value)} is not a usable RFC 3339 timestamp ({exc})"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_name_ok(name: str) -> bool:
+    return _LABEL_NAME.match(name) is not None
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:
@@ -226,7 +239,7 @@ def _validate_alert(alert: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, problem
     if not alert["labels"]:
         return None, "labels must not be empty"
-    bad = next((k for k in alert["labels"] if not _LABEL_NAME.match(k)), None)
+    bad = next((k for k in alert["labels"] if not _label_name_ok(k)), None)
     if bad is not None:
         return None, f"label name {bad!r} is not a valid Prometheus label name"
     annotations = alert.get("annotations", {})
@@ -240,10 +253,9 @@ def _validate_alert(alert: Any) -> tuple[dict[str, Any] | None, str | None]:
         value = alert.get(name, ZERO_TIME)
         if not isinstance(value, str):
             return None, f"{name} must be a string, got {type(value).__name__}"
-        try:
-            parse_time(value)
-        except (ValueError, OverflowError) as exc:  # 9999-12-31T23:59:59-23:59 overflows in UTC
-            return None, f"{name}: {_printable(value)} is not a usable RFC 3339 timestamp ({exc})"
+        problem = _time_problem(value)
+        if problem:
+            return None, f"{name}: {problem}"
     generator_url = alert.get("generatorURL", "")
     if not isinstance(generator_url, str):
         return None, f"generatorURL must be a string, got {type(generator_url).__name__}"
