@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import gc
 import hmac
 import ipaddress
@@ -58,7 +59,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from st2reactor.sensor.base import Sensor
 
 # st2 does not put actions/lib on a sensor's path; st2lite does, this keeps both working.
@@ -98,6 +99,10 @@ ALERTS_REJECTED = metric(Counter, "aegis_alerts_rejected", "Alerts rejected, by 
 ALERTS_DISPATCHED = metric(Counter, "aegis_alerts_dispatched", "aegis.alert triggers recorded, by alert status.", ("status",))
 ALERTS_REPEATED = metric(Counter, "aegis_alerts_repeated", "Firing alerts recorded as repeats of an open episode.")
 REQUEST_SECONDS = metric(Histogram, "aegis_webhook_request_seconds", "Time from request to answer.")
+PENDING_CONNECTIONS = metric(
+    functools.partial(Gauge, multiprocess_mode="livesum"), "aegis_webhook_pending_connections",
+    "Connections that have not yet delivered a complete request (capped by max_pending_connections).",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -182,6 +187,7 @@ class _Server(ThreadingHTTPServer):
         with self.pending_lock:
             if self.pending < self.max_pending:
                 self.pending += 1
+                PENDING_CONNECTIONS.inc()
                 return True
         REQUESTS.labels(code="503").inc()
         REQUESTS_REJECTED.labels(reason="too_many_pending_connections").inc()
@@ -192,19 +198,28 @@ class _Server(ThreadingHTTPServer):
                          b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
         return False
 
+    def hold_pending(self) -> None:
+        with self.pending_lock:
+            self.pending += 1
+            PENDING_CONNECTIONS.inc()
+
     def release_pending(self) -> None:
         with self.pending_lock:
             self.pending -= 1
+            PENDING_CONNECTIONS.dec()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver prints a traceback to stderr for any error in a handler; a client that
         # went away is not our error. Anything else is logged once, with its traceback.
         exc = sys.exc_info()[1]
         if isinstance(exc, ConnectionError | TimeoutError):
-            REQUESTS_REJECTED.labels(reason="client_gone").inc()
-            self.sensor._log.info("connection from %s ended by the client: %s", client_address[0], type(exc).__name__)
+            self.client_gone(client_address, exc)
         else:
             self.sensor._log.exception("error while serving %s", client_address[0])
+
+    def client_gone(self, client_address: Any, exc: BaseException) -> None:
+        REQUESTS_REJECTED.labels(reason="client_gone").inc()
+        self.sensor._log.info("connection from %s ended by the client (%s)", client_address[0], type(exc).__name__)
 
 
 class _Deadlines:
@@ -457,8 +472,12 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.rfile.peek(1):
                 self.close_connection = True
                 return
-        except (TimeoutError, ConnectionError):
+        except TimeoutError:  # idle past read_timeout: Alertmanager reconnects when it needs to
             self.close_connection = True
+            return
+        except ConnectionError as exc:
+            self.close_connection = True
+            self.server.client_gone(self.client_address, exc)
             return
         self._hold_pending()
         deadlines = self.sensor._deadlines
@@ -471,8 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _hold_pending(self) -> None:
         if not self._pending:
-            with self.server.pending_lock:
-                self.server.pending += 1
+            self.server.hold_pending()
             self._pending = True
 
     def _received(self) -> None:
@@ -497,6 +515,8 @@ class _Handler(BaseHTTPRequestHandler):
         super().send_error(code, message, explain)
 
     def _too_slow(self) -> None:
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":  # cut short before its version: answer in 1.1
+            self.request_version = self.protocol_version
         self._error(408, f"request not received within {self.sensor.settings['request_timeout']}s", "request_timeout",
                     close=True)  # fmt: skip
 
@@ -520,7 +540,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         if code >= 400:
             log = self.sensor._log.warning if code < 500 else self.sensor._log.error
-            log("%s %s from %s -> %d: %s", self.command, getattr(self, "path", ""), self.client_address[0], code,
+            log("%s %s from %s -> %d: %s", self.command or "-", getattr(self, "path", "-"), self.client_address[0], code,
                 body.get("error", ""))  # fmt: skip
 
     def _error(self, code: int, message: str, reason: str, headers: dict[str, str] | None = None, close: bool = False) -> None:
