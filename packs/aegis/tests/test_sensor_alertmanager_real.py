@@ -12,7 +12,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 import yaml
+from alerts import label_fingerprint
 from close_incident import CloseIncident
 from fixtures.alerts import rfc3339
 from fixtures.rules import rule_matches
@@ -107,3 +109,36 @@ def test_real_alertmanager_fire_repeat_resolve(tmp_path):
     assert {p["incident_id"] for p in resolved} == {i["id"] for i in closed}
     # Every recorded trigger instance is pending for the rules engine, none was lost.
     assert all(ti["status"] == "pending" for ti in records.list_trigger_instances("aegis.alert", limit=1000))
+
+
+def test_derived_fingerprints_equal_the_real_alertmanagers(tmp_path):
+    """label_fingerprint() gives what Alertmanager computes, for awkward label sets too."""
+    records = Records(str(tmp_path / "history.sqlite"))
+    store = KeyValueStore(str(tmp_path / "datastore.sqlite"))
+    service = SensorService("aegis", "AlertmanagerWebhookSensor", trigger_types("alertmanager_webhook_sensor.yaml"), records, store)
+    label_sets = [
+        {"alertname": "FpCheck", "instance": "db-1:9100"},
+        {"alertname": "FpCheck", "Zone": "eu-west", "a_b": "x", "_hidden": "1"},  # upper case sorts first
+        {"alertname": "FpCheck", "service": "café", "team": "日本", "emoji": "🔥"},  # multi-byte UTF-8
+        {"alertname": "FpCheck", "query": 'rate(x{job="api"}[5m]) > 0.5', "path": "/var/log\\n"},
+    ]
+    started = rfc3339(datetime.now(timezone.utc).replace(microsecond=0))
+    with running_webhook_sensor(service) as (_sensor, url):
+        with alertmanager.Alertmanager(str(tmp_path / "am"), url) as am:
+            am.post_alerts([{"labels": labels, "startsAt": started} for labels in label_sets])
+            payloads = wait_for(lambda: len(records.list_trigger_instances("aegis.alert")) >= len(label_sets)
+                                and [t["payload"] for t in records.list_trigger_instances("aegis.alert")],
+                                20, "the alerts to be delivered", am)  # fmt: skip
+            from_api = {a["fingerprint"]: a["labels"] for a in requests.get(am.url + "/api/v2/alerts", timeout=5).json()}
+        # The same alerts from a sender that leaves the fingerprint out: the sensor derives Alertmanager's.
+        unsigned = [{k: v for k, v in p.items() if k in ("status", "labels", "annotations", "startsAt", "endsAt")}
+                    for p in payloads]  # fmt: skip
+        body = {"version": "4", "status": "firing", "receiver": "script", "groupKey": "{}:{}", "alerts": unsigned}
+        resent = requests.post(url, json=body, timeout=10).json()
+    assert sorted(sorted(d.items()) for d in from_api.values()) == sorted(sorted(d.items()) for d in label_sets)
+    for payload in payloads:
+        assert from_api[payload["fingerprint"]] == payload["labels"]
+        assert label_fingerprint(payload["labels"]) == payload["fingerprint"]
+    derived = [records.get_trigger_instance(i)["payload"] for i in resent["trigger_instances"]]
+    assert sorted(p["fingerprint"] for p in derived) == sorted(from_api)
+    assert all(p["repeat"] for p in derived), "same fingerprint and startsAt: the same episodes"
