@@ -143,3 +143,19 @@ def test_fingerprints_from_other_senders_are_kept_and_missing_ones_derived(store
         # the workflow's identifier is a hash whatever the sender's fingerprint holds
         assert re.fullmatch(r"inc-[0-9a-f]{16}", payload["incident_id"]) and SAFE_TOKEN.match(payload["incident_id"])
         assert payload["incident_id"] == incident_id(payload["fingerprint"], payload["startsAt"])
+
+
+def test_a_series_with_an_unsafe_fingerprint_is_tracked_under_a_safe_key(stores):
+    service, records, tmp_path = stores
+    fingerprint = "team/payments rule 7"  # '/' and spaces: no datastore key should hold them
+    old = {**alert(instance="p-1", starts_at="2024-05-01T10:00:00Z"), "fingerprint": fingerprint}
+    new = {**alert(instance="p-1", starts_at="2024-05-01T12:00:00Z"), "fingerprint": fingerprint}
+    with running_webhook_sensor(service) as (_sensor, url):
+        assert requests.post(url, json=notification([old]), timeout=30).status_code == 200
+        assert requests.post(url, json=notification([new]), timeout=30).status_code == 200
+    store = IncidentStore(service)
+    superseded = store.get(incident_id(fingerprint, old["startsAt"]))
+    assert (superseded["status"], superseded["close_reason"]) == ("closed", "superseded")
+    assert store.open_incident_for(fingerprint)["starts_at"] == "2024-05-01T12:00:00Z"
+    keys = [p.name for p in KeyValueStore(str(tmp_path / "datastore.sqlite")).list(prefix="aegis.incident")]
+    assert keys and all(SAFE_TOKEN.match(k) for k in keys), keys
