@@ -102,7 +102,18 @@ def _start_sensor_process(tmp: str, trigger_types: dict) -> tuple[int, object]:
         proc.terminate()
         proc.wait(10)
 
+    stop.pid = proc.pid  # type: ignore[attr-defined]
     return port, stop
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _free_port() -> int:
@@ -167,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             port, stop = _start_sensor_process(tmp, trigger_types)
         try:
+            pid = getattr(stop, "pid", os.getpid())
             _run(port, 1, 20, 1)  # warm up
             single, single_wall, single_n = _run(port, 1, args.single, 1)
+            cpu_before = _cpu_seconds(pid)
             batch, batch_wall, batch_n = _run(port, 100, args.batches, args.clients)
+            cpu_after = _cpu_seconds(pid)
         finally:
             stop()
         recorded = Records(records_path)._conn().execute("SELECT COUNT(*) FROM trigger_instances").fetchone()[0]
@@ -180,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'run':<28} {'alerts':>7} {'alerts/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'batch 1 (1 client)':<28} {single_n:>7} {single_n / single_wall:>9.0f} {_pct(single, 50):>8.2f} {_pct(single, 99):>8.2f}")
     print(f"{f'batch 100 ({args.clients} clients)':<28} {batch_n:>7} {batch_n / batch_wall:>9.0f} {_pct(batch, 50):>8.2f} {_pct(batch, 99):>8.2f}")
+    if cpu_before is not None and cpu_after is not None and not args.in_process:
+        per_alert = (cpu_after - cpu_before) / batch_n * 1e6
+        print(f"sensor process CPU at batch 100: {per_alert:.0f} us per alert"
+              f" (one core's worth: {1e6 / per_alert:,.0f} alerts/s; independent of the load of other processes)")
     print(f"trigger instances recorded: {recorded} (expected {20 + single_n + batch_n})")
     print("latency = POST sent -> 200 received; the sensor answers after every trigger is recorded")
     ok = single_n and _pct(single, 99) < 5 and batch_n / batch_wall >= 10_000 and recorded == 20 + single_n + batch_n
