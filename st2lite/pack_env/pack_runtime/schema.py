@@ -9,7 +9,8 @@ schemas use (type, properties with draft-3 ``required``, ``required`` lists,
 ``additionalProperties``, enum, items, pattern, length and range bounds); it only ever
 says "valid" when jsonschema would, and anything else (an invalid payload, a keyword it
 does not know) goes to jsonschema, which also words the errors. At thousands of alerts a
-second, jsonschema alone is most of a dispatch's cost.
+second, jsonschema alone is most of a dispatch's cost; so is re-reading the schema for
+each payload, so the fast path is compiled once per schema into closures.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
         return lambda _v: True
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:  # the usual pair (a type and one constraint): no generator per value
+        first, second = checks
+        return lambda v: first(v) and second(v)
     return lambda v: all(check(v) for check in checks)
 
 
