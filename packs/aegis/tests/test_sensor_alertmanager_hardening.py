@@ -15,13 +15,13 @@ import logging
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor, ConfigError, _settings
 from fixtures.alerts import alert, notification
+from fixtures.waiting import wait_for
 from pack_runtime.datastore import KeyValueStore
 from prometheus_client import REGISTRY
 from servers.webhook import running_webhook_sensor
@@ -32,16 +32,6 @@ BOUND = 60  # seconds: generous, only reached when the behaviour under test is m
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def wait_until(predicate, what: str, timeout: float = BOUND):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -98,8 +88,8 @@ def test_slow_bodies_never_starve_legitimate_posts(service):
         baseline = sample("aegis_webhook_pending_connections")
         # Headers, then the body one byte at a time: each connection is mid-body for minutes.
         with tricklers(sensor.port, slow, [request_head(len(body))] + [body[i:i + 1] for i in range(len(body))]):
-            wait_until(lambda: sample("aegis_webhook_pending_connections") >= baseline + slow,
-                       f"{slow} slow connections to be in the sensor")  # fmt: skip
+            wait_for(lambda: sample("aegis_webhook_pending_connections") >= baseline + slow,
+                     BOUND, f"{slow} slow connections to be in the sensor")  # fmt: skip
             answers = [requests.post(url, json=notification([alert(instance=f"legit-{i}")]), timeout=BOUND)
                        for i in range(5)]  # fmt: skip
     assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
@@ -130,13 +120,13 @@ def test_connections_over_the_pending_cap_get_503_at_once(service):
         baseline = sample("aegis_webhook_pending_connections")
         silent = [socket.create_connection(("127.0.0.1", sensor.port), timeout=BOUND) for _ in range(3)]
         try:
-            wait_until(lambda: sample("aegis_webhook_pending_connections") >= baseline + 3, "three pending connections")
+            wait_for(lambda: sample("aegis_webhook_pending_connections") >= baseline + 3, BOUND, "three pending connections")
             refused = requests.post(url, json=notification([alert(instance="refused")]), timeout=BOUND)
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
         finally:
             for sock in silent:
                 sock.close()
-        wait_until(lambda: sample("aegis_webhook_pending_connections") <= baseline, "the silent connections to go")
+        wait_for(lambda: sample("aegis_webhook_pending_connections") <= baseline, BOUND, "the silent connections to go")
         accepted = requests.post(url, json=notification([alert(instance="accepted")]), timeout=BOUND)
     assert accepted.status_code == 200
     assert [t["payload"]["labels"]["instance"] for t in service.dispatched_triggers] == ["accepted"]
@@ -152,8 +142,8 @@ def test_a_client_reset_is_logged_without_a_traceback(service, caplog):
                 sock.sendall(b"POST /alertmanager HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
                 sock.close()
-            wait_until(lambda: sample("aegis_webhook_rejected_requests_total", reason="client_gone") >= before + 3,
-                       "three client resets to be noticed")  # fmt: skip
+            wait_for(lambda: sample("aegis_webhook_rejected_requests_total", reason="client_gone") >= before + 3,
+                     BOUND, "three client resets to be noticed")  # fmt: skip
             assert requests.post(url, json=notification([alert()]), timeout=BOUND).status_code == 200
     assert "Traceback" not in stderr.getvalue(), stderr.getvalue()
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]

@@ -11,14 +11,13 @@ import json
 import os
 import re
 import sqlite3
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 import yaml
 from alerts import label_fingerprint
 from fixtures.alerts import alert, notification
+from fixtures.waiting import post_at_once
 from incidents import IncidentStore, incident_id
 from pack_runtime.datastore import KeyValueStore
 from pack_runtime.records import Records
@@ -113,14 +112,7 @@ def test_ha_duplicates_arriving_at_once_start_one_remediation_each(stores):
     service, records, _ = stores
     body = notification([alert(instance=f"web-{i}") for i in range(5)])
     with running_webhook_sensor(service, {"alertmanager": {"max_concurrent_requests": 32}}) as (_sensor, url):
-        barrier = threading.Barrier(8)
-
-        def post(_):
-            barrier.wait()
-            return requests.post(url, json=body, timeout=30).status_code
-
-        with ThreadPoolExecutor(8) as pool:
-            codes = list(pool.map(post, range(8)))
+        codes = post_at_once(url, body, 8)
     assert codes == [200] * 8
     payloads = recorded(records)
     assert len(payloads) == 40

@@ -8,12 +8,12 @@ import json
 import select
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor, ConfigError
 from fixtures.alerts import alert, load, notification
 from fixtures.rules import rule_matches
+from fixtures.waiting import post_at_once
 from incidents import IncidentStore, incident_id
 from prometheus_client import REGISTRY
 from servers.webhook import running_webhook_sensor
@@ -101,14 +101,7 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
     def test_ha_duplicates_arriving_at_once_start_one_remediation(self):
         body = notification([alert(instance=f"web-{i}") for i in range(5)])
         with self.run_sensor({"alertmanager": {"max_concurrent_requests": 32}}) as (_sensor, url):
-            barrier = threading.Barrier(8)
-
-            def post(_):
-                barrier.wait()
-                return requests.post(url, json=body, timeout=10).status_code
-
-            with ThreadPoolExecutor(8) as pool:
-                codes = list(pool.map(post, range(8)))
+            codes = post_at_once(url, body, 8)
         self.assertEqual(codes, [200] * 8)
         fresh = [p for p in self.payloads() if not p["repeat"]]
         self.assertEqual(len(self.payloads()), 40)
