@@ -15,8 +15,8 @@ Guarantees, in the order a request meets them:
   complete, authenticated request; a connection over the cap gets 503 and is closed at once.
   A request (headers and body) must arrive within ``request_timeout`` seconds of its first
   byte, however slowly the client trickles it (slowloris): past that it gets 408 and the
-  connection is closed. Bodies are read before a processing slot is taken, so slow senders
-  never hold the slots that legitimate requests need.
+  connection is closed (``lib/guarded_http.py``). Bodies are read before a processing slot
+  is taken, so slow senders never hold the slots that legitimate requests need.
 - 404 for other paths, 405 for anything but POST on the webhook path (GET on
   ``health_path`` answers 200 for load balancers), 403 outside ``allowed_sources``,
   401 without the configured bearer token / basic credentials (compared in constant time).
@@ -52,11 +52,9 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -68,6 +66,7 @@ if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
 from alerts import WebhookError, decode_json, parse_webhook, trigger_payload  # noqa: E402
+from guarded_http import GuardedHTTPServer, GuardedRequestHandler  # noqa: E402
 from incidents import IncidentStore, incident_id  # noqa: E402
 from metrics import metric  # noqa: E402
 
@@ -103,6 +102,17 @@ PENDING_CONNECTIONS = metric(
     functools.partial(Gauge, multiprocess_mode="livesum"), "aegis_webhook_pending_connections",
     "Connections that have not yet delivered a complete request (capped by max_pending_connections).",
 )  # fmt: skip
+
+
+def _count_connection_event(kind: str, delta: int) -> None:
+    """Metrics for what the guarded HTTP server reports (pending connections, refusals, resets)."""
+    if kind == "pending":
+        PENDING_CONNECTIONS.inc(delta)
+    elif kind == "refused":
+        REQUESTS.labels(code="503").inc()
+        REQUESTS_REJECTED.labels(reason="too_many_pending_connections").inc()
+    elif kind == "client_gone":
+        REQUESTS_REJECTED.labels(reason="client_gone").inc()
 
 
 class ConfigError(ValueError):
@@ -162,117 +172,13 @@ def _check_secret(name: str, value: str) -> None:
         raise ConfigError(f"{name} still holds an unrendered template {value!r}; is the datastore key set?")
 
 
-class _Server(ThreadingHTTPServer):
-    """One thread per connection, with a cap on connections that have not yet proven themselves.
-
-    A connection is *pending* from accept until it delivered a complete, authenticated
-    request, and again while it sends each later one; idle keep-alive connections of a
-    client that did are not. Over ``max_pending`` the new connection is answered 503 and
-    closed on the accept thread, so a flood of silent or slow connections cannot take
-    every thread and file descriptor.
-    """
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    sensor: AlertmanagerWebhookSensor
-    max_pending = 64
-
-    def server_bind(self) -> None:
-        self.pending = 0
-        self.pending_lock = threading.Lock()
-        super().server_bind()
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        with self.pending_lock:
-            if self.pending < self.max_pending:
-                self.pending += 1
-                PENDING_CONNECTIONS.inc()
-                return True
-        REQUESTS.labels(code="503").inc()
-        REQUESTS_REJECTED.labels(reason="too_many_pending_connections").inc()
-        body = b'{"status": "error", "error": "too many connections waiting, retry later"}'
-        with contextlib.suppress(OSError):
-            request.setblocking(False)  # never wait on a client from the accept thread
-            request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
-        return False
-
-    def hold_pending(self) -> None:
-        with self.pending_lock:
-            self.pending += 1
-            PENDING_CONNECTIONS.inc()
-
-    def release_pending(self) -> None:
-        with self.pending_lock:
-            self.pending -= 1
-            PENDING_CONNECTIONS.dec()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # socketserver prints a traceback to stderr for any error in a handler; a client that
-        # went away is not our error. Anything else is logged once, with its traceback.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
-            self.client_gone(client_address, exc)
-        else:
-            self.sensor._log.exception("error while serving %s", client_address[0])
-
-    def client_gone(self, client_address: Any, exc: BaseException) -> None:
-        REQUESTS_REJECTED.labels(reason="client_gone").inc()
-        self.sensor._log.info("connection from %s ended by the client (%s)", client_address[0], type(exc).__name__)
-
-
-class _Deadlines:
-    """Ends requests that are not fully received in time, whatever their pace.
-
-    A socket timeout bounds each read, not the request: a client sending a byte every few
-    seconds never hits it. One thread watches every request being received and, past its
-    deadline, shuts the reading half of its socket, so the handler's blocked read returns
-    at once and it can answer 408.
-    """
-
-    def __init__(self) -> None:
-        self._due: dict[_Handler, float] = {}
-        self._cond = threading.Condition()
-        self._stop = False
-        self._thread = threading.Thread(target=self._watch, name="webhook-deadlines", daemon=True)
-        self._thread.start()
-
-    def arm(self, handler: _Handler, seconds: float) -> None:
-        with self._cond:
-            self._due[handler] = time.monotonic() + seconds
-            self._cond.notify()
-
-    def disarm(self, handler: _Handler) -> None:
-        with self._cond:
-            self._due.pop(handler, None)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        self._thread.join(5)
-
-    def _watch(self) -> None:
-        with self._cond:
-            while not self._stop:
-                now = time.monotonic()
-                for handler in [h for h, due in self._due.items() if due <= now]:
-                    del self._due[handler]
-                    handler.timed_out = True
-                    with contextlib.suppress(OSError):
-                        handler.connection.shutdown(socket.SHUT_RD)
-                wait = min(self._due.values()) - now if self._due else None
-                self._cond.wait(timeout=wait)
-
-
 class AlertmanagerWebhookSensor(Sensor):
     """Receives Alertmanager webhook notifications and dispatches ``aegis.alert`` triggers."""
 
     def __init__(self, sensor_service: Any, config: dict[str, Any] | None = None) -> None:
         super().__init__(sensor_service=sensor_service, config=config)
         self._log = sensor_service.get_logger(__name__)
-        self._server: _Server | None = None
+        self._server: GuardedHTTPServer | None = None
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._run_thread: int | None = None
@@ -282,7 +188,6 @@ class AlertmanagerWebhookSensor(Sensor):
         self._transaction = getattr(sensor_service, "transaction", None)
         self._inflight = threading.BoundedSemaphore(1)  # replaced in setup()
         self._incidents = IncidentStore(sensor_service)
-        self._deadlines: _Deadlines | None = None
         self.settings: dict[str, Any] = {}
 
     # -- st2 sensor interface ------------------------------------------------------------
@@ -291,11 +196,10 @@ class AlertmanagerWebhookSensor(Sensor):
         self.settings = _settings(self.config)
         self._inflight = threading.BoundedSemaphore(self.settings["max_concurrent_requests"])
         handler = type("Handler", (_Handler,), {"sensor": self, "timeout": self.settings["read_timeout"]})
-        attrs: dict[str, Any] = {"sensor": self, "max_pending": self.settings["max_pending_connections"]}
-        if ":" in self.settings["host"]:
-            attrs["address_family"] = socket.AF_INET6
-        self._server = type("Server", (_Server,), attrs)((self.settings["host"], self.settings["port"]), handler)
-        self._deadlines = _Deadlines()
+        self._server = GuardedHTTPServer(
+            (self.settings["host"], self.settings["port"]), handler, max_pending=self.settings["max_pending_connections"],
+            request_timeout=self.settings["request_timeout"], log=self._log, on_event=_count_connection_event,
+        )  # fmt: skip
         # An alert storm allocates many short-lived dicts: leave what exists now (modules,
         # config) out of every collection, and collect the young generation less often.
         gc.freeze()
@@ -329,9 +233,6 @@ class AlertmanagerWebhookSensor(Sensor):
                 acquired += 1
         self._server.server_close()
         self._server = None
-        if self._deadlines is not None:
-            self._deadlines.stop()
-            self._deadlines = None
 
     def add_trigger(self, trigger: dict[str, Any]) -> None:
         pass
@@ -452,71 +353,17 @@ class AlertmanagerWebhookSensor(Sensor):
         return ti_id, repeat, ""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """One connection to the webhook; ``sensor`` and ``timeout`` are set per sensor."""
+class _Handler(GuardedRequestHandler):
+    """One connection to the webhook; ``sensor`` and ``timeout`` (idle seconds) are set per sensor."""
 
     sensor: AlertmanagerWebhookSensor
-    server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as Alertmanager's Go client uses it
     disable_nagle_algorithm = True  # no 40 ms Nagle + delayed-ACK stall on a small answer
     wbufsize = -1  # buffered: headers and body leave in one send, flushed after each request
     server_version = "aegis-webhook"
     sys_version = ""
-    timed_out = False  # set by _Deadlines when the request was not received in time
-    _pending = True  # counted by _Server.verify_request at accept
 
-    def handle_one_request(self) -> None:
-        # Wait for the next request's first byte under the idle timeout (``timeout``); from
-        # there the whole request must arrive within request_timeout.
-        try:
-            if not self.rfile.peek(1):
-                self.close_connection = True
-                return
-        except TimeoutError:  # idle past read_timeout: Alertmanager reconnects when it needs to
-            self.close_connection = True
-            return
-        except ConnectionError as exc:
-            self.close_connection = True
-            self.server.client_gone(self.client_address, exc)
-            return
-        self._hold_pending()
-        deadlines = self.sensor._deadlines
-        if deadlines is not None:
-            deadlines.arm(self, self.sensor.settings["request_timeout"])
-        try:
-            super().handle_one_request()
-        finally:
-            self._received()
-
-    def _hold_pending(self) -> None:
-        if not self._pending:
-            self.server.hold_pending()
-            self._pending = True
-
-    def _received(self) -> None:
-        """The request is in (or given up on): no deadline, no longer pending."""
-        deadlines = self.sensor._deadlines
-        if deadlines is not None:
-            deadlines.disarm(self)
-        if self._pending:
-            self._pending = False
-            self.server.release_pending()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self._received()
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # The stdlib answers a request line or headers cut short by our deadline with 400.
-        if self.timed_out:
-            return self._too_slow()
-        super().send_error(code, message, explain)
-
-    def _too_slow(self) -> None:
-        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":  # cut short before its version: answer in 1.1
-            self.request_version = self.protocol_version
+    def answer_too_slow(self) -> None:
         self._error(408, f"request not received within {self.sensor.settings['request_timeout']}s", "request_timeout",
                     close=True)  # fmt: skip
 
@@ -586,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self) -> None:
         sensor, settings = self.sensor, self.sensor.settings
         if self.timed_out:
-            return self._too_slow()
+            return self.too_slow()
         if self._route() != "webhook":
             return self._error(404, "not found", "not_found", close=True)
         denied = sensor.authorize(self.client_address[0], self.headers.get("Authorization"))
@@ -623,12 +470,12 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) != length:
             self.close_connection = True
             if self.timed_out:
-                return self._too_slow()
+                return self.too_slow()
             REQUESTS_REJECTED.labels(reason="incomplete_body").inc()
             sensor._log.warning("dropped a request from %s: body incomplete (stalled for %ss or closed)",
                                 self.client_address[0], settings["read_timeout"])  # fmt: skip
             return  # the client stalled or went away mid-body; nobody to answer
-        self._received()
+        self.request_received()
         if not sensor._inflight.acquire(blocking=False):
             return self._error(503, "overloaded, retry later", "overloaded", {"Retry-After": "1"})
         try:
