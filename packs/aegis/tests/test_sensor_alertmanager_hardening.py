@@ -85,11 +85,9 @@ def test_slow_bodies_never_starve_legitimate_posts(service):
     body = json.dumps(notification([alert(instance="slow")])).encode()
     config = {"alertmanager": {"max_concurrent_requests": 4, "request_timeout": BOUND * 2, "read_timeout": BOUND}}
     with running_webhook_sensor(service, config) as (sensor, url):
-        baseline = sample("aegis_webhook_pending_connections")
         # Headers, then the body one byte at a time: each connection is mid-body for minutes.
         with tricklers(sensor.port, slow, [request_head(len(body))] + [body[i:i + 1] for i in range(len(body))]):
-            wait_for(lambda: sample("aegis_webhook_pending_connections") >= baseline + slow,
-                     BOUND, f"{slow} slow connections to be in the sensor")  # fmt: skip
+            wait_for(lambda: sensor._server.pending >= slow, BOUND, f"{slow} slow connections to be in the sensor")
             answers = [requests.post(url, json=notification([alert(instance=f"legit-{i}")]), timeout=BOUND)
                        for i in range(5)]  # fmt: skip
     assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
@@ -117,16 +115,17 @@ def test_a_request_trickled_past_request_timeout_gets_408_and_is_closed(service)
 def test_connections_over_the_pending_cap_get_503_at_once(service):
     config = {"alertmanager": {"max_pending_connections": 3, "read_timeout": BOUND}}
     with running_webhook_sensor(service, config) as (sensor, url):
-        baseline = sample("aegis_webhook_pending_connections")
+        before = sample("aegis_webhook_pending_connections")
         silent = [socket.create_connection(("127.0.0.1", sensor.port), timeout=BOUND) for _ in range(3)]
         try:
-            wait_for(lambda: sample("aegis_webhook_pending_connections") >= baseline + 3, BOUND, "three pending connections")
+            wait_for(lambda: sensor._server.pending >= 3, BOUND, "three pending connections")
+            assert sample("aegis_webhook_pending_connections") >= before + 3, "the gauge counts them"
             refused = requests.post(url, json=notification([alert(instance="refused")]), timeout=BOUND)
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
         finally:
             for sock in silent:
                 sock.close()
-        wait_for(lambda: sample("aegis_webhook_pending_connections") <= baseline, BOUND, "the silent connections to go")
+        wait_for(lambda: sensor._server.pending == 0, BOUND, "the silent connections to go")
         accepted = requests.post(url, json=notification([alert(instance="accepted")]), timeout=BOUND)
     assert accepted.status_code == 200
     assert [t["payload"]["labels"]["instance"] for t in service.dispatched_triggers] == ["accepted"]
@@ -142,12 +141,12 @@ def test_a_client_reset_is_logged_without_a_traceback(service, caplog):
                 sock.sendall(b"POST /alertmanager HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
                 sock.close()
-            wait_for(lambda: sample("aegis_webhook_rejected_requests_total", reason="client_gone") >= before + 3,
-                     BOUND, "three client resets to be noticed")  # fmt: skip
+            wait_for(lambda: sensor._server.events["client_gone"] >= 3, BOUND, "three client resets to be noticed")
             assert requests.post(url, json=notification([alert()]), timeout=BOUND).status_code == 200
     assert "Traceback" not in stderr.getvalue(), stderr.getvalue()
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     assert any("ended by the client" in r.getMessage() for r in caplog.records)
+    assert sample("aegis_webhook_rejected_requests_total", reason="client_gone") >= before + 3
 
 
 @pytest.mark.parametrize(

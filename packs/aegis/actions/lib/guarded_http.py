@@ -30,6 +30,7 @@ Used by ``aegis.AlertmanagerWebhookSensor``; nothing in it knows about alerts::
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import socket
 import sys
@@ -100,11 +101,17 @@ class GuardedHTTPServer(ThreadingHTTPServer):
         self.max_pending = max_pending
         self.request_timeout = request_timeout
         self.log = log
-        self.on_event = on_event or (lambda _kind, _delta: None)
+        self._on_event = on_event or (lambda _kind, _delta: None)
+        self.events: collections.Counter[str] = collections.Counter()  # this server's refusals and resets
         self.pending = 0
         self._pending_lock = threading.Lock()
         super().__init__(address, handler)
         self.deadlines = Deadlines()
+
+    def on_event(self, kind: str, delta: int) -> None:
+        if kind != "pending":
+            self.events[kind] += delta
+        self._on_event(kind, delta)
 
     def server_close(self) -> None:
         super().server_close()
