@@ -125,6 +125,7 @@ def utc_now() -> str:
 
 
 _dumps = json.JSONEncoder(default=str, sort_keys=True).encode  # one encoder, not one per record
+encode_payload = _dumps  # how a payload is stored (JSON text)
 
 
 def _loads(text: str | None) -> Any:
@@ -154,15 +155,20 @@ class Records:
         )
         return ti_id
 
-    def record_trigger_instances(self, rows: list[tuple[str, str, dict[str, Any], str | None, str | None]]) -> None:
-        """Record many trigger instances in one commit: rows of ``(id, trigger, payload, trace_tag, sensor)``."""
+    def record_trigger_instances(self, rows: list[tuple[str, str, dict[str, Any] | str, str | None, str | None]]) -> None:
+        """Record many trigger instances in one commit: rows of ``(id, trigger, payload, trace_tag, sensor)``.
+
+        A payload may come already encoded (:func:`encode_payload`), e.g. when it was
+        captured earlier than it is written.
+        """
         now = utc_now()
         with self._connections.transaction() as conn:
             conn.executemany(
                 "INSERT INTO trigger_instances(id, trigger, payload, occurrence_time, status, trace_tag, sensor)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(ti_id, trigger, _dumps(payload), now, TI_PENDING, tag, sensor) for ti_id, trigger, payload, tag, sensor in rows],
-            )
+                [(ti_id, trigger, payload if isinstance(payload, str) else _dumps(payload), now, TI_PENDING, tag, sensor)
+                 for ti_id, trigger, payload, tag, sensor in rows],
+            )  # fmt: skip
 
     def set_trigger_instance_status(self, ti_id: str, status: str) -> None:
         self._conn().execute("UPDATE trigger_instances SET status=? WHERE id=?", (status, ti_id))

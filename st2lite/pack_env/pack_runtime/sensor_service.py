@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .datastore import DatastoreService, KeyValueStore
-from .records import Records, new_id
+from .records import Records, encode_payload, new_id
 from .schema import payload_errors, with_defaults
 
 
@@ -79,7 +79,8 @@ class SensorService:
         rows = getattr(self._batch, "rows", None)
         if rows is not None:
             ti_id = new_id()
-            rows.append((ti_id, trigger, payload, trace_tag, sensor))
+            # Encoded now, as st2 serializes at dispatch: the sensor may reuse the dict.
+            rows.append((ti_id, trigger, encode_payload(payload), trace_tag, sensor))
             return ti_id
         ti_id = self._records.record_trigger_instance(trigger, payload, trace_tag=trace_tag, sensor=sensor)
         if self._on_dispatched:
@@ -93,7 +94,7 @@ class SensorService:
         if getattr(self._batch, "rows", None) is not None:  # nested: the outer block commits
             yield
             return
-        rows: list[tuple[str, str, dict[str, Any], str | None, str | None]] = []
+        rows: list[tuple[str, str, dict[str, Any] | str, str | None, str | None]] = []
         self._batch.rows = rows
         try:
             with self._store.transaction():
