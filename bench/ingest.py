@@ -4,11 +4,15 @@ Starts the real ``aegis.AlertmanagerWebhookSensor`` in its own process, as st2li
 container runs it (``pack_runtime.sensor_wrapper``: real ``SensorService`` over a
 temporary history database), then POSTs Alertmanager v4 notifications over
 keep-alive connections. The sensor answers only after every trigger of a request is
-recorded (SQLite, WAL), so the time to the answer is the time to the durable record.
+recorded (SQLite, WAL; one transaction per request and store), so the time to the answer
+is the time to the durable record. Every alert is a new episode (a new incident and
+open-index entry in the datastore, and a trigger instance in the history).
 
-    .venvs/aegis/bin/python bench/ingest.py [--single 500] [--batches 60] [--clients 2]
+    .venvs/aegis/bin/python bench/ingest.py [--single 500] [--batches 150] [--clients 2]
 
-Targets (2-core machine): >= 2,000 alerts/s with batches of 100, p99 < 50 ms for single alerts.
+Targets (2-core machine): >= 10,000 alerts/s with batches of 100, p99 < 5 ms for single
+alerts. The machine's load average is printed beside the figures: on a shared machine
+other processes take the cores the sensor and the clients need.
 """
 
 from __future__ import annotations
@@ -98,7 +102,18 @@ def _start_sensor_process(tmp: str, trigger_types: dict) -> tuple[int, object]:
         proc.terminate()
         proc.wait(10)
 
+    stop.pid = proc.pid  # type: ignore[attr-defined]
     return port, stop
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _free_port() -> int:
@@ -139,7 +154,7 @@ def _pct(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", type=int, default=500, help="single-alert requests (sequential)")
-    parser.add_argument("--batches", type=int, default=60, help="100-alert requests per client")
+    parser.add_argument("--batches", type=int, default=150, help="100-alert requests per client")
     parser.add_argument("--clients", type=int, default=2, help="concurrent clients for the batch run")
     parser.add_argument("--in-process", action="store_true", help="run the sensor in this process (shares the GIL with the clients)")
     args = parser.parse_args(argv)
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(PACK, "sensors", "alertmanager_webhook_sensor.yaml")) as fh:
         meta = yaml.safe_load(fh)
     trigger_types = {f"aegis.{t['name']}": t for t in meta["trigger_types"]}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="aegis-bench-") as tmp:
         records_path = os.path.join(tmp, "history.sqlite")
         if args.in_process:
@@ -162,21 +178,30 @@ def main(argv: list[str] | None = None) -> int:
         else:
             port, stop = _start_sensor_process(tmp, trigger_types)
         try:
+            pid = getattr(stop, "pid", os.getpid())
             _run(port, 1, 20, 1)  # warm up
             single, single_wall, single_n = _run(port, 1, args.single, 1)
+            cpu_before = _cpu_seconds(pid)
             batch, batch_wall, batch_n = _run(port, 100, args.batches, args.clients)
+            cpu_after = _cpu_seconds(pid)
         finally:
             stop()
         recorded = Records(records_path)._conn().execute("SELECT COUNT(*) FROM trigger_instances").fetchone()[0]
 
+    load_after = os.getloadavg()
     print(f"sensor: {'in this process' if args.in_process else 'its own process, as the sensor container runs it'}")
+    print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'run':<28} {'alerts':>7} {'alerts/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'batch 1 (1 client)':<28} {single_n:>7} {single_n / single_wall:>9.0f} {_pct(single, 50):>8.2f} {_pct(single, 99):>8.2f}")
     print(f"{f'batch 100 ({args.clients} clients)':<28} {batch_n:>7} {batch_n / batch_wall:>9.0f} {_pct(batch, 50):>8.2f} {_pct(batch, 99):>8.2f}")
+    if cpu_before is not None and cpu_after is not None and not args.in_process:
+        per_alert = (cpu_after - cpu_before) / batch_n * 1e6
+        print(f"sensor process CPU at batch 100: {per_alert:.0f} us per alert"
+              f" (one core's worth: {1e6 / per_alert:,.0f} alerts/s; independent of the load of other processes)")
     print(f"trigger instances recorded: {recorded} (expected {20 + single_n + batch_n})")
     print("latency = POST sent -> 200 received; the sensor answers after every trigger is recorded")
-    ok = single_n and _pct(single, 99) < 50 and batch_n / batch_wall >= 2000 and recorded == 20 + single_n + batch_n
-    print("targets (>= 2000 alerts/s at batch 100, p99 < 50 ms single):", "met" if ok else "NOT met")
+    ok = single_n and _pct(single, 99) < 5 and batch_n / batch_wall >= 10_000 and recorded == 20 + single_n + batch_n
+    print("targets (>= 10000 alerts/s at batch 100, p99 < 5 ms single):", "met" if ok else "NOT met")
     return 0
 
 

@@ -11,18 +11,30 @@ Point an Alertmanager webhook receiver at it (pack config ``alertmanager``, defa
 
 Guarantees, in the order a request meets them:
 
+- At most ``max_pending_connections`` connections may be open without having delivered a
+  complete, authenticated request; a connection over the cap gets 503 and is closed at once.
+  A request (headers and body) must arrive within ``request_timeout`` seconds of its first
+  byte, however slowly the client trickles it (slowloris): past that it gets 408 and the
+  connection is closed (``lib/guarded_http.py``). Bodies are read before a processing slot
+  is taken, so slow senders never hold the slots that legitimate requests need.
 - 404 for other paths, 405 for anything but POST on the webhook path (GET on
   ``health_path`` answers 200 for load balancers), 403 outside ``allowed_sources``,
   401 without the configured bearer token / basic credentials (compared in constant time).
+- 411/413/415/400/422 for bodies that can never be valid (no length, several differing or
+  signed ``Content-Length`` headers, over ``max_body_bytes``, not ``application/json``,
+  invalid UTF-8 or JSON, deep nesting, missing or mistyped fields, payload version other
+  than 4). Alertmanager drops a notification answered with a 4xx, so a 4xx is used only
+  for input that will never become valid.
 - 503 when ``max_concurrent_requests`` are already being processed (Alertmanager retries 5xx).
-- 411/413/415/400/422 for bodies that can never be valid (no length, over ``max_body_bytes``,
-  not ``application/json``, invalid UTF-8 or JSON, deep nesting, missing or mistyped fields,
-  payload version other than 4). Alertmanager drops a notification answered with a 4xx, so
-  a 4xx is used only for input that will never become valid.
-- Valid alerts of a group are dispatched even when others in it are malformed; the JSON
-  response lists what was rejected and why. 200 is sent only after every dispatch of the
-  request returned, i.e. every trigger instance is durably recorded; if recording fails the
-  answer is 503 and nothing of the episode is marked as seen, so the retry is not a repeat.
+- Valid alerts of a group are dispatched even when others in it are malformed (a timestamp
+  out of range, a lone surrogate, any error while checking one alert); the JSON response
+  lists what was rejected and why. 200 is sent only after every dispatch of the request
+  returned, i.e. every trigger instance is durably recorded; if recording fails the answer
+  is 503 and nothing of the episode is marked as seen, so the retry is not a repeat.
+- Group commit: where the sensor service offers ``transaction()`` (st2lite), the incidents,
+  open-incident index and trigger instances of a whole request are written in one
+  transaction per store; on st2 each call commits on its own.
+- A client that resets its connection is logged on one line, never with a traceback.
 - A firing alert whose episode (fingerprint + startsAt) is already known is dispatched with
   ``repeat: true`` and counted on its incident; the remediation rule ignores repeats. The
   decision is serialized per fingerprint, so HA duplicates arriving at once yield one
@@ -32,17 +44,20 @@ Guarantees, in the order a request meets them:
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import gc
 import hmac
 import ipaddress
 import json
 import os
+import re
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from st2reactor.sensor.base import Sensor
 
 # st2 does not put actions/lib on a sensor's path; st2lite does, this keeps both working.
@@ -51,6 +66,7 @@ if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
 from alerts import WebhookError, decode_json, parse_webhook, trigger_payload  # noqa: E402
+from guarded_http import GuardedHTTPServer, GuardedRequestHandler  # noqa: E402
 from incidents import IncidentStore, incident_id  # noqa: E402
 from metrics import metric  # noqa: E402
 
@@ -65,9 +81,12 @@ DEFAULTS: dict[str, Any] = {
     "max_body_bytes": 1024 * 1024,
     "max_alerts_per_request": 10_000,
     "max_concurrent_requests": 16,
+    "max_pending_connections": 64,
     "read_timeout": 10,
+    "request_timeout": 10,
 }
 _LOCK_STRIPES = 256
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")  # digits only: no sign, no spaces, no "1_000"
 
 
 REQUESTS = metric(Counter, "aegis_webhook_requests", "Webhook requests answered, by HTTP status code.", ("code",))
@@ -79,6 +98,21 @@ ALERTS_REJECTED = metric(Counter, "aegis_alerts_rejected", "Alerts rejected, by 
 ALERTS_DISPATCHED = metric(Counter, "aegis_alerts_dispatched", "aegis.alert triggers recorded, by alert status.", ("status",))
 ALERTS_REPEATED = metric(Counter, "aegis_alerts_repeated", "Firing alerts recorded as repeats of an open episode.")
 REQUEST_SECONDS = metric(Histogram, "aegis_webhook_request_seconds", "Time from request to answer.")
+PENDING_CONNECTIONS = metric(
+    functools.partial(Gauge, multiprocess_mode="livesum"), "aegis_webhook_pending_connections",
+    "Connections that have not yet delivered a complete request (capped by max_pending_connections).",
+)  # fmt: skip
+
+
+def _count_connection_event(kind: str, delta: int) -> None:
+    """Metrics for what the guarded HTTP server reports (pending connections, refusals, resets)."""
+    if kind == "pending":
+        PENDING_CONNECTIONS.inc(delta)
+    elif kind == "refused":
+        REQUESTS.labels(code="503").inc()
+        REQUESTS_REJECTED.labels(reason="too_many_pending_connections").inc()
+    elif kind == "client_gone":
+        REQUESTS_REJECTED.labels(reason="client_gone").inc()
 
 
 class ConfigError(ValueError):
@@ -90,9 +124,13 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     section.update((config or {}).get("alertmanager") or {})
     if not str(section["path"]).startswith("/"):
         raise ConfigError(f"alertmanager.path must start with '/', got {section['path']!r}")
-    for name in ("port", "max_body_bytes", "max_alerts_per_request", "max_concurrent_requests"):
-        if not isinstance(section[name], int) or section[name] < (0 if name == "port" else 1):
+    for name in ("port", "max_body_bytes", "max_alerts_per_request", "max_concurrent_requests", "max_pending_connections"):
+        if not isinstance(section[name], int) or isinstance(section[name], bool) or section[name] < (0 if name == "port" else 1):
             raise ConfigError(f"alertmanager.{name} must be a positive integer, got {section[name]!r}")
+    for name in ("read_timeout", "request_timeout"):
+        value = section[name]
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"alertmanager.{name} must be a positive number of seconds, got {value!r}")
     auth = dict(section.get("auth") or {"type": "none"})
     kind = auth.get("type", "none")
     if kind == "bearer":
@@ -110,11 +148,21 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"alertmanager.auth.type must be none, bearer or basic, got {kind!r}")
     section["auth_scheme"] = kind
     section["auth_expected"] = expected.encode()
-    try:
-        section["networks"] = [ipaddress.ip_network(c, strict=False) for c in section.get("allowed_sources") or []]
-    except ValueError as exc:
-        raise ConfigError(f"alertmanager.allowed_sources: {exc}") from None
+    section["networks"] = [_network(entry) for entry in section.get("allowed_sources") or []]
     return section
+
+
+def _network(entry: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """One ``allowed_sources`` entry; host bits set (``10.0.0.1/8``) is an error, not a wider net."""
+    try:
+        return ipaddress.ip_network(entry, strict=True)
+    except (ValueError, TypeError) as exc:
+        hint = ""
+        with contextlib.suppress(ValueError, TypeError):
+            wide = ipaddress.ip_network(entry, strict=False)
+            host = str(entry).split("/", 1)[0]
+            hint = f"; write {wide} for the whole network or {host}/{wide.max_prefixlen} for the one host"
+        raise ConfigError(f"alertmanager.allowed_sources: {entry!r} is not a network ({exc}){hint}") from None
 
 
 def _check_secret(name: str, value: str) -> None:
@@ -124,23 +172,20 @@ def _check_secret(name: str, value: str) -> None:
         raise ConfigError(f"{name} still holds an unrendered template {value!r}; is the datastore key set?")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
 class AlertmanagerWebhookSensor(Sensor):
     """Receives Alertmanager webhook notifications and dispatches ``aegis.alert`` triggers."""
 
     def __init__(self, sensor_service: Any, config: dict[str, Any] | None = None) -> None:
         super().__init__(sensor_service=sensor_service, config=config)
         self._log = sensor_service.get_logger(__name__)
-        self._server: _Server | None = None
+        self._server: GuardedHTTPServer | None = None
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._run_thread: int | None = None
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._record_lock = threading.Lock()
+        # st2lite's group commit; st2's sensor service has none and commits every call.
+        self._transaction = getattr(sensor_service, "transaction", None)
         self._inflight = threading.BoundedSemaphore(1)  # replaced in setup()
         self._incidents = IncidentStore(sensor_service)
         self.settings: dict[str, Any] = {}
@@ -151,10 +196,14 @@ class AlertmanagerWebhookSensor(Sensor):
         self.settings = _settings(self.config)
         self._inflight = threading.BoundedSemaphore(self.settings["max_concurrent_requests"])
         handler = type("Handler", (_Handler,), {"sensor": self, "timeout": self.settings["read_timeout"]})
-        server_cls = _Server
-        if ":" in self.settings["host"]:
-            server_cls = type("_Server6", (_Server,), {"address_family": __import__("socket").AF_INET6})
-        self._server = server_cls((self.settings["host"], self.settings["port"]), handler)
+        self._server = GuardedHTTPServer(
+            (self.settings["host"], self.settings["port"]), handler, max_pending=self.settings["max_pending_connections"],
+            request_timeout=self.settings["request_timeout"], log=self._log, on_event=_count_connection_event,
+        )  # fmt: skip
+        # An alert storm allocates many short-lived dicts: leave what exists now (modules,
+        # config) out of every collection, and collect the young generation less often.
+        gc.freeze()
+        gc.set_threshold(max(gc.get_threshold()[0], 10_000), *gc.get_threshold()[1:])
         self._log.info("listening on http://%s:%d%s", self.settings["host"], self.port, self.settings["path"])
 
     def run(self) -> None:
@@ -235,15 +284,24 @@ class AlertmanagerWebhookSensor(Sensor):
         for item in batch.rejected:
             ALERTS_REJECTED.labels(reason="invalid_alert").inc()
             self._log.warning("rejected alert %d of group %r: %s", item["index"], batch.group["groupKey"], item["reason"])
-        trigger_instances, repeats = [], 0
-        for alert in batch.alerts:
-            ti_id, repeat, reason = self._dispatch_alert(alert, batch.group)
+        results = self._record(batch)
+        # Counted once everything is durable (a request answered 503 counts nothing), and
+        # once per request, not per alert.
+        trigger_instances, repeats, firing_repeats, by_status = [], 0, 0, {"firing": 0, "resolved": 0}
+        for alert, (ti_id, repeat, reason) in zip(batch.alerts, results, strict=True):
             if ti_id is None:
                 ALERTS_REJECTED.labels(reason="payload_schema").inc()
                 batch.rejected.append({"index": None, "fingerprint": alert["fingerprint"], "reason": reason})
                 continue
             trigger_instances.append(ti_id)
+            by_status[alert["status"]] += 1
             repeats += repeat
+            firing_repeats += repeat and alert["status"] == "firing"
+        for status, count in by_status.items():
+            if count:
+                ALERTS_DISPATCHED.labels(status=status).inc(count)
+        if firing_repeats:
+            ALERTS_REPEATED.inc(firing_repeats)
         response = {
             "status": "success" if not batch.rejected else ("partial" if trigger_instances else "rejected"),
             "dispatched": len(trigger_instances),
@@ -253,43 +311,61 @@ class AlertmanagerWebhookSensor(Sensor):
         }
         return (200 if trigger_instances else 422), response
 
+    def _record(self, batch: Any) -> list[tuple[str | None, bool, str]]:
+        """Decide and dispatch every valid alert of a request; ``(trigger instance, repeat, reason)`` each.
+
+        With a group commit the whole request is one transaction, taken under one lock so
+        that each request's decisions see the previous request's (HA duplicates arriving at
+        once start one remediation). Without it, decisions are serialized per fingerprint.
+        """
+        if self._transaction is not None:
+            with self._record_lock, self._transaction():
+                return [self._dispatch_alert(alert, batch.group) for alert in batch.alerts]
+        results = []
+        for alert in batch.alerts:
+            with self._locks[hash(alert["fingerprint"]) % _LOCK_STRIPES]:
+                results.append(self._dispatch_alert(alert, batch.group))
+        return results
+
     def _dispatch_alert(self, alert: dict[str, Any], group: dict[str, Any]) -> tuple[str | None, bool, str]:
         fingerprint = alert["fingerprint"]
-        with self._locks[hash(fingerprint) % _LOCK_STRIPES]:
-            opened = False
-            if alert["status"] == "firing":
-                incident, repeat = self._incidents.open_or_repeat(alert)
-                inc_id, opened = incident["id"], not repeat
-            else:
-                inc_id = incident_id(fingerprint, alert["startsAt"])
-                known = self._incidents.get(inc_id)
-                repeat = bool(known and known["status"] == "closed")
-            payload = trigger_payload(alert, group, inc_id, repeat)
-            try:
-                ti_id = self.sensor_service.dispatch(TRIGGER, payload, trace_tag=f"{inc_id}:{alert['status']}")
-            except BaseException:
-                if opened:  # the retry must find the episode unseen, or it is never remediated
-                    self._incidents.forget(inc_id)
-                raise
-            if ti_id is None:
-                if opened:
-                    self._incidents.forget(inc_id)
-                return None, repeat, "payload failed the aegis.alert payload_schema (see sensor log)"
-            if repeat and alert["status"] == "firing":
-                self._incidents.count_repeat(inc_id)
-                ALERTS_REPEATED.inc()
-            ALERTS_DISPATCHED.labels(status=alert["status"]).inc()
-            return ti_id, repeat, ""
+        opened = False
+        if alert["status"] == "firing":
+            incident, repeat = self._incidents.open_or_repeat(alert)
+            inc_id, opened = incident["id"], not repeat
+        else:
+            inc_id = incident_id(fingerprint, alert["startsAt"])
+            known = self._incidents.get(inc_id)
+            repeat = bool(known and known["status"] == "closed")
+        payload = trigger_payload(alert, group, inc_id, repeat)
+        try:
+            ti_id = self.sensor_service.dispatch(TRIGGER, payload, trace_tag=f"{inc_id}:{alert['status']}")
+        except BaseException:
+            if opened:  # the retry must find the episode unseen, or it is never remediated
+                self._incidents.forget(inc_id)
+            raise
+        if ti_id is None:
+            if opened:
+                self._incidents.forget(inc_id)
+            return None, repeat, "payload failed the aegis.alert payload_schema (see sensor log)"
+        if repeat and alert["status"] == "firing":
+            self._incidents.count_repeat(inc_id)
+        return ti_id, repeat, ""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """One connection to the webhook; ``sensor`` and ``timeout`` are set per sensor."""
+class _Handler(GuardedRequestHandler):
+    """One connection to the webhook; ``sensor`` and ``timeout`` (idle seconds) are set per sensor."""
 
     sensor: AlertmanagerWebhookSensor
     protocol_version = "HTTP/1.1"  # keep-alive, as Alertmanager's Go client uses it
-    disable_nagle_algorithm = True  # headers and body are two writes; Nagle + delayed ACK cost 40 ms
+    disable_nagle_algorithm = True  # no 40 ms Nagle + delayed-ACK stall on a small answer
+    wbufsize = -1  # buffered: headers and body leave in one send, flushed after each request
     server_version = "aegis-webhook"
     sys_version = ""
+
+    def answer_too_slow(self) -> None:
+        self._error(408, f"request not received within {self.sensor.settings['request_timeout']}s", "request_timeout",
+                    close=True)  # fmt: skip
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         self.sensor._log.debug("%s " + format, self.client_address[0], *args)
@@ -311,7 +387,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         if code >= 400:
             log = self.sensor._log.warning if code < 500 else self.sensor._log.error
-            log("%s %s from %s -> %d: %s", self.command, self.path, self.client_address[0], code, body.get("error", ""))
+            log("%s %s from %s -> %d: %s", self.command or "-", getattr(self, "path", "-"), self.client_address[0], code,
+                body.get("error", ""))  # fmt: skip
 
     def _error(self, code: int, message: str, reason: str, headers: dict[str, str] | None = None, close: bool = False) -> None:
         if close:
@@ -355,6 +432,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         sensor, settings = self.sensor, self.sensor.settings
+        if self.timed_out:
+            return self.too_slow()
         if self._route() != "webhook":
             return self._error(404, "not found", "not_found", close=True)
         denied = sensor.authorize(self.client_address[0], self.headers.get("Authorization"))
@@ -364,15 +443,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(code, message, "unauthorized" if code == 401 else "forbidden", headers, close=True)
         if self.headers.get("Transfer-Encoding"):
             return self._error(411, "send the body with Content-Length, not Transfer-Encoding", "no_length", close=True)
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return self._error(411, "Content-Length required", "no_length", close=True)
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            return self._error(400, f"invalid Content-Length {length_header!r}", "bad_length", close=True)
+        if len(set(lengths)) > 1:  # which one frames the body? (request smuggling)
+            return self._error(400, f"conflicting Content-Length headers {lengths!r}", "bad_length", close=True)
+        length_header = lengths[0].strip()
+        if not _CONTENT_LENGTH.fullmatch(length_header):
+            return self._error(400, f"invalid Content-Length {lengths[0]!r}", "bad_length", close=True)
+        length = int(length_header)
         if length > settings["max_body_bytes"]:
             return self._error(413, f"body of {length} bytes exceeds the limit of {settings['max_body_bytes']}",
                                "too_large", close=True)  # fmt: skip
@@ -382,19 +461,24 @@ class _Handler(BaseHTTPRequestHandler):
         if media_type.strip().lower() != "application/json" or charset not in ("utf-8", "utf8"):
             return self._error(415, f"Content-Type must be application/json (UTF-8), got {self.headers.get('Content-Type')!r}",
                                "wrong_content_type", close=True)  # fmt: skip
-        if not sensor._inflight.acquire(blocking=False):
-            return self._error(503, "overloaded, retry later", "overloaded", {"Retry-After": "1"}, close=True)
+        # The body is read before a processing slot is taken: slow senders hold a thread
+        # (bounded by max_pending_connections and request_timeout), never a slot.
         try:
-            try:
-                body = self.rfile.read(length)
-            except OSError:  # read timeout (slow or stalled client) or reset
-                body = b""
-            if len(body) != length:
-                self.close_connection = True
-                REQUESTS_REJECTED.labels(reason="incomplete_body").inc()
-                sensor._log.warning("dropped a request from %s: body incomplete after %ss",
-                                    self.client_address[0], settings["read_timeout"])
-                return  # the client stalled or went away mid-body; nobody to answer
+            body = self.rfile.read(length)
+        except OSError:  # read timeout (stalled client) or reset
+            body = b""
+        if len(body) != length:
+            self.close_connection = True
+            if self.timed_out:
+                return self.too_slow()
+            REQUESTS_REJECTED.labels(reason="incomplete_body").inc()
+            sensor._log.warning("dropped a request from %s: body incomplete (stalled for %ss or closed)",
+                                self.client_address[0], settings["read_timeout"])  # fmt: skip
+            return  # the client stalled or went away mid-body; nobody to answer
+        self.request_received()
+        if not sensor._inflight.acquire(blocking=False):
+            return self._error(503, "overloaded, retry later", "overloaded", {"Retry-After": "1"})
+        try:
             try:
                 code, response = sensor.handle_notification(body)
             except WebhookError as exc:

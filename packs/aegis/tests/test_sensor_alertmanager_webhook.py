@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import select
 import socket
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor, ConfigError
 from fixtures.alerts import alert, load, notification
 from fixtures.rules import rule_matches
+from fixtures.waiting import post_at_once
 from incidents import IncidentStore, incident_id
 from prometheus_client import REGISTRY
 from servers.webhook import running_webhook_sensor
@@ -100,14 +101,7 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
     def test_ha_duplicates_arriving_at_once_start_one_remediation(self):
         body = notification([alert(instance=f"web-{i}") for i in range(5)])
         with self.run_sensor({"alertmanager": {"max_concurrent_requests": 32}}) as (_sensor, url):
-            barrier = threading.Barrier(8)
-
-            def post(_):
-                barrier.wait()
-                return requests.post(url, json=body, timeout=10).status_code
-
-            with ThreadPoolExecutor(8) as pool:
-                codes = list(pool.map(post, range(8)))
+            codes = post_at_once(url, body, 8)
         self.assertEqual(codes, [200] * 8)
         fresh = [p for p in self.payloads() if not p["repeat"]]
         self.assertEqual(len(self.payloads()), 40)
@@ -126,37 +120,52 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         self.assertEqual([p["repeat"] for p in self.payloads()], [False])
 
     def test_answers_only_after_every_dispatch_returned(self):
-        release = threading.Event()
+        # The client reads from a raw socket; each dispatch looks (without waiting) into the
+        # client's receive queue. Loopback delivers a send before it returns, so an answer
+        # sent before this dispatch would already be there.
+        body = json.dumps(notification([alert(instance="a"), alert(instance="b")])).encode()
         real_dispatch = self.sensor_service.dispatch
+        seen_early: list[bytes] = []
+        with self.run_sensor() as (sensor, _url):
+            client = socket.create_connection(("127.0.0.1", sensor.port), timeout=30)
 
-        def slow_dispatch(*args, **kwargs):
-            release.wait(5)
-            return real_dispatch(*args, **kwargs)
+            def peeking_dispatch(*args, **kwargs):
+                if select.select([client], [], [], 0)[0]:  # readable now: bytes (an answer) are waiting
+                    seen_early.append(client.recv(64, socket.MSG_PEEK))
+                return real_dispatch(*args, **kwargs)
 
-        self.sensor_service.dispatch = slow_dispatch
-        with self.run_sensor() as (_sensor, url):
-            result = {}
-            poster = threading.Thread(target=lambda: result.update(r=requests.post(url, json=notification([alert()]), timeout=10)))
-            poster.start()
-            time.sleep(0.3)
-            self.assertNotIn("r", result, "answered before the trigger was recorded")
-            release.set()
-            poster.join(10)
-        self.assertEqual(result["r"].status_code, 200)
+            self.sensor_service.dispatch = peeking_dispatch
+            with client:
+                client.sendall(b"POST /alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+                response = http.client.HTTPResponse(client)
+                response.begin()
+                answer = json.loads(response.read())
+        self.assertEqual(seen_early, [], "answered before every trigger was recorded")
+        self.assertEqual((response.status, answer["dispatched"]), (200, 2))
+        self.assertEqual(len(self.get_dispatched_triggers()), 2)
 
     def test_overload_answers_503_so_alertmanager_retries(self):
-        release = threading.Event()
+        entered, release = threading.Event(), threading.Event()
         real_dispatch = self.sensor_service.dispatch
-        self.sensor_service.dispatch = lambda *a, **k: (release.wait(5), real_dispatch(*a, **k))[1]
+
+        def held_dispatch(*args, **kwargs):
+            entered.set()
+            release.wait(30)
+            return real_dispatch(*args, **kwargs)
+
+        self.sensor_service.dispatch = held_dispatch
         with self.run_sensor({"alertmanager": {"max_concurrent_requests": 1}}) as (_sensor, url):
-            blocked = threading.Thread(target=requests.post, args=(url,), kwargs={"json": notification([alert()]), "timeout": 10})
+            result = {}
+            blocked = threading.Thread(target=lambda: result.update(r=requests.post(url, json=notification([alert()]), timeout=30)))
             blocked.start()
-            time.sleep(0.3)
-            resp = requests.post(url, json=notification([alert(instance="x")]), timeout=5)
+            self.assertTrue(entered.wait(30), "the first request never reached dispatch")
+            resp = requests.post(url, json=notification([alert(instance="x")]), timeout=30)  # the only slot is taken
             release.set()
-            blocked.join(10)
+            blocked.join(30)
         self.assertEqual(resp.status_code, 503)
         self.assertEqual(resp.headers["Retry-After"], "1")
+        self.assertEqual(result["r"].status_code, 200)
 
     def test_bearer_token_auth(self):
         config = {"alertmanager": {"auth": {"type": "bearer", "token": "s3cret-token"}}}

@@ -132,6 +132,10 @@ class KeyValueStore:
     def _connect(self) -> sqlite3.Connection:
         return self._connections.get()
 
+    def transaction(self) -> Any:
+        """Every read and write of this thread inside ``with store.transaction():`` is one commit."""
+        return self._connections.transaction()
+
     @staticmethod
     def _check_scope(scope: str) -> None:
         if scope not in SCOPES:

@@ -96,15 +96,27 @@ CREATE INDEX IF NOT EXISTS ex_start ON executions(start_timestamp);
 
 _counter_lock = threading.Lock()
 _counter = int.from_bytes(os.urandom(3), "big")
+_process_random = os.urandom(5).hex()
+
+
+def _reseed() -> None:
+    global _process_random, _counter
+    _process_random, _counter = os.urandom(5).hex(), int.from_bytes(os.urandom(3), "big")
+
+
+os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat its parent's ids
 
 
 def new_id() -> str:
-    """A 24-hex-digit id shaped like st2's (MongoDB ObjectId): time-ordered, unique."""
+    """A 24-hex-digit id shaped like st2's (MongoDB ObjectId): time-ordered, unique.
+
+    As an ObjectId: 4 bytes of seconds, 5 random bytes per process, a 3-byte counter.
+    """
     global _counter
     with _counter_lock:
         _counter = (_counter + 1) & 0xFFFFFF
         count = _counter
-    return f"{int(time.time()):08x}{os.urandom(5).hex()}{count:06x}"
+    return f"{int(time.time()):08x}{_process_random}{count:06x}"
 
 
 def utc_now() -> str:
@@ -112,8 +124,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
+_dumps = json.JSONEncoder(default=str, sort_keys=True).encode  # one encoder, not one per record
+encode_payload = _dumps  # how a payload is stored (JSON text)
 
 
 def _loads(text: str | None) -> Any:
@@ -142,6 +154,21 @@ class Records:
             (ti_id, trigger, _dumps(payload), utc_now(), TI_PENDING, trace_tag, sensor),
         )
         return ti_id
+
+    def record_trigger_instances(self, rows: list[tuple[str, str, dict[str, Any] | str, str | None, str | None]]) -> None:
+        """Record many trigger instances in one commit: rows of ``(id, trigger, payload, trace_tag, sensor)``.
+
+        A payload may come already encoded (:func:`encode_payload`), e.g. when it was
+        captured earlier than it is written.
+        """
+        now = utc_now()
+        with self._connections.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO trigger_instances(id, trigger, payload, occurrence_time, status, trace_tag, sensor)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(ti_id, trigger, payload if isinstance(payload, str) else _dumps(payload), now, TI_PENDING, tag, sensor)
+                 for ti_id, trigger, payload, tag, sensor in rows],
+            )  # fmt: skip
 
     def set_trigger_instance_status(self, ti_id: str, status: str) -> None:
         self._conn().execute("UPDATE trigger_instances SET status=? WHERE id=?", (status, ti_id))

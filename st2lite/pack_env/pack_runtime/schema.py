@@ -9,13 +9,15 @@ schemas use (type, properties with draft-3 ``required``, ``required`` lists,
 ``additionalProperties``, enum, items, pattern, length and range bounds); it only ever
 says "valid" when jsonschema would, and anything else (an invalid payload, a keyword it
 does not know) goes to jsonschema, which also words the errors. At thousands of alerts a
-second, jsonschema alone is most of a dispatch's cost.
+second, jsonschema alone is most of a dispatch's cost; so is re-reading the schema for
+each payload, so the fast path is compiled once per schema into closures.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -54,50 +56,135 @@ _KNOWN = _ANNOTATIONS | {"type", "properties", "required", "additionalProperties
 
 def _fast_valid(value: Any, schema: Any) -> bool:
     """True only when ``value`` certainly satisfies ``schema``; False means "ask jsonschema"."""
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = _compiled[id(schema)] = (schema, _compile(schema))  # the schema is kept: its id stays unique
+    return entry[1](value)
+
+
+_compiled: dict[int, tuple[Any, Callable[[Any], bool]]] = {}
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+def _plain_string(schema: Any) -> bool:
+    """``{"type": "string"}`` with nothing but annotations (and draft-3 ``required``) beside it."""
+    return isinstance(schema, dict) and schema.get("type") == "string" and schema.keys() <= _ANNOTATIONS | {"type", "required"}
+
+
+def _compile(schema: Any) -> Callable[[Any], bool]:
+    """A checker for ``schema`` built once, so a payload costs no re-reading of the schema.
+
+    Each keyword becomes a closure; the checker answers True only when every keyword holds,
+    and a schema with a keyword the fast path does not know compiles to "ask jsonschema".
+    """
     if not isinstance(schema, dict) or not schema.keys() <= _KNOWN:
-        return False
+        return _never
+    checks: list[Callable[[Any], bool]] = []
     expected = schema.get("type")
     if expected is not None:
         names = expected if isinstance(expected, list) else [expected]
-        if not any(n in _TYPE_CHECKS and _TYPE_CHECKS[n](value) for n in names):
-            return False
-    if "enum" in schema and not any(value == c and type(value) is type(c) for c in schema["enum"]):
-        return False
-    if isinstance(value, str):
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            return False
-        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
-            return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < schema.get("minimum", value) or value > schema.get("maximum", value):
-            return False
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
-            return False
+        tests = [_TYPE_CHECKS[n] for n in names if n in _TYPE_CHECKS]
+        if len(tests) == 1:
+            checks.append(tests[0])
+        else:
+            checks.append(lambda v: any(t(v) for t in tests))
+    if "enum" in schema:
+        choices = list(schema["enum"])
+        checks.append(lambda v: any(v == c and type(v) is type(c) for c in choices))
+    if "pattern" in schema or "minLength" in schema or "maxLength" in schema:
+        try:
+            pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
+        except (re.error, TypeError):
+            return _never
+        low, high = schema.get("minLength", 0), schema.get("maxLength")
+
+        def string_ok(v: Any) -> bool:
+            if not isinstance(v, str):
+                return True
+            if pattern is not None and not pattern.search(v):
+                return False
+            return low <= len(v) and (high is None or len(v) <= high)
+
+        checks.append(string_ok)
+    if "minimum" in schema or "maximum" in schema:
+        minimum, maximum = schema.get("minimum"), schema.get("maximum")
+
+        def number_ok(v: Any) -> bool:
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                return True
+            return (minimum is None or v >= minimum) and (maximum is None or v <= maximum)
+
+        checks.append(number_ok)
+    if "items" in schema or "minItems" in schema or "maxItems" in schema:
         items = schema.get("items")
-        if items is not None and not (isinstance(items, dict) and all(_fast_valid(v, items) for v in value)):
-            return False
-    if isinstance(value, dict):
+        if items is not None and not isinstance(items, dict):
+            return _never  # tuple validation and the like: jsonschema's job
+        item_ok = _compile(items) if items is not None else None
+        low_items, high_items = schema.get("minItems", 0), schema.get("maxItems")
+
+        def array_ok(v: Any) -> bool:
+            if not isinstance(v, list):
+                return True
+            if len(v) < low_items or (high_items is not None and len(v) > high_items):
+                return False
+            return item_ok is None or all(item_ok(x) for x in v)
+
+        checks.append(array_ok)
+    if "properties" in schema or "required" in schema or "additionalProperties" in schema:
         properties = schema.get("properties", {})
         required = schema.get("required", [])
         if not isinstance(properties, dict) or not isinstance(required, list | bool):
-            return False
-        if isinstance(required, list) and not all(name in value for name in required):
-            return False
-        for name, prop in properties.items():
-            if name in value:
-                if not _fast_valid(value[name], prop):
-                    return False
-            elif isinstance(prop, dict) and prop.get("required") is True:
-                return False
+            return _never
+        needed = list(required) if isinstance(required, list) else []
+        needed += [n for n, p in properties.items() if isinstance(p, dict) and p.get("required") is True]
+        # The common shapes get no closure of their own: a plain string property, and a map
+        # of strings (additionalProperties: {type: string}); the rest is compiled.
+        strings = tuple(n for n, p in properties.items() if _plain_string(p))
+        property_checks = [(n, _compile(p)) for n, p in properties.items() if n not in strings]
         extra = schema.get("additionalProperties", True)
-        if extra is not True:
-            for name, item in value.items():
-                if name in properties:
-                    continue
-                if extra is False or not _fast_valid(item, extra):
+        known = frozenset(properties)
+        extra_ok = None if extra is True else (_never if extra is False else _compile(extra))
+        closed, string_values = extra is False, _plain_string(extra)
+
+        def object_ok(v: Any) -> bool:
+            if not isinstance(v, dict):
+                return True
+            for name in needed:
+                if name not in v:
                     return False
-    return True
+            for name in strings:
+                if name in v and not isinstance(v[name], str):
+                    return False
+            for name, check in property_checks:
+                if name in v and not check(v[name]):
+                    return False
+            if closed:
+                return v.keys() <= known
+            if string_values:
+                for name, item in v.items():
+                    if not isinstance(item, str) and name not in known:
+                        return False
+            elif extra_ok is not None:
+                for name, item in v.items():
+                    if name not in known and not extra_ok(item):
+                        return False
+            return True
+
+        if expected == "object" and len(checks) == 1:  # the type check is object_ok's first line
+            checks = [lambda v: isinstance(v, dict) and object_ok(v)]
+        else:
+            checks.append(object_ok)
+    if not checks:
+        return lambda _v: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:  # the usual pair (a type and one constraint): no generator per value
+        first, second = checks
+        return lambda v: first(v) and second(v)
+    return lambda v: all(check(v) for check in checks)
 
 
 def payload_errors(payload: Any, schema: dict[str, Any]) -> list[str]:
@@ -121,7 +208,7 @@ def with_defaults(instance: Any, schema: dict[str, Any]) -> Any:
     st2 validates trigger payloads with ``use_default=True``: a property that is absent
     (or null, with ``allow_default_none``) takes its schema default before validation.
     """
-    if not isinstance(instance, dict) or not isinstance(schema, dict):
+    if not isinstance(instance, dict) or not isinstance(schema, dict) or not _has_defaults(schema):
         return instance
     filled = dict(instance)
     for name, prop in (schema.get("properties") or {}).items():
@@ -132,3 +219,15 @@ def with_defaults(instance: Any, schema: dict[str, Any]) -> Any:
         if name in filled:
             filled[name] = with_defaults(filled[name], prop)
     return filled
+
+
+_defaults_cache: dict[int, tuple[Any, bool]] = {}
+
+
+def _has_defaults(schema: dict[str, Any]) -> bool:
+    """Whether any property at any depth of ``schema`` has a default (cached per schema)."""
+    entry = _defaults_cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        found = "\"default\"" in json.dumps(schema, default=str)
+        entry = _defaults_cache[id(schema)] = (schema, found)
+    return entry[1]

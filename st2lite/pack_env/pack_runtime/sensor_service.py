@@ -5,16 +5,31 @@ that fails it is logged and not dispatched, and ``dispatch`` does not raise for 
 st2) and then records the trigger instance durably before it returns, so a sensor that
 answers its client after ``dispatch`` returned has not lost anything. An error while
 recording raises, so the sensor can answer "try again" (HTTP 503).
+
+``transaction()`` is st2lite's extension for sensors that take many events at once (st2
+has no such method; a sensor looks for it with ``getattr`` and does without)::
+
+    with sensor_service.transaction():      # one commit for the whole block
+        for event in events:
+            sensor_service.set_value(...)   # datastore reads and writes of this thread
+            sensor_service.dispatch(...)    # trigger instances, inserted in one statement
+    # here every trigger instance and datastore write is durable; on an exception, none is
+
+The trigger instances are committed first, then the datastore: a crash between the two
+(microseconds) leaves dispatched triggers whose datastore writes are lost, never the
+reverse (datastore state claiming events that were never dispatched).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .datastore import DatastoreService, KeyValueStore
-from .records import Records
+from .records import Records, encode_payload, new_id
 from .schema import payload_errors, with_defaults
 
 
@@ -26,12 +41,14 @@ class SensorService:
         trigger_types: dict[str, dict[str, Any]],
         records: Records,
         store: KeyValueStore,
-        on_dispatched: Callable[[str], None] | None = None,
+        on_dispatched: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.pack = pack
         self.class_name = class_name
         self._trigger_types = trigger_types
         self._records = records
+        self._store = store
+        self._batch = threading.local()  # .rows: trigger instances waiting for this thread's commit
         self._datastore = DatastoreService(store, pack, class_name)
         self._on_dispatched = on_dispatched
         self._logger = self.get_logger("sensor_service")
@@ -58,10 +75,36 @@ class SensorService:
             self._logger.error("payload for trigger %s fails its payload_schema, not dispatched: %s", trigger, "; ".join(errors))
             return None
         trace_tag = trace_context.get("trace_tag") if isinstance(trace_context, dict) else trace_context
-        ti_id = self._records.record_trigger_instance(trigger, payload, trace_tag=trace_tag, sensor=f"{self.pack}.{self.class_name}")
+        sensor = f"{self.pack}.{self.class_name}"
+        rows = getattr(self._batch, "rows", None)
+        if rows is not None:
+            ti_id = new_id()
+            # Encoded now, as st2 serializes at dispatch: the sensor may reuse the dict.
+            rows.append((ti_id, trigger, encode_payload(payload), trace_tag, sensor))
+            return ti_id
+        ti_id = self._records.record_trigger_instance(trigger, payload, trace_tag=trace_tag, sensor=sensor)
         if self._on_dispatched:
-            self._on_dispatched(ti_id)
+            self._on_dispatched([ti_id])
         return ti_id
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group commit (st2lite only): this thread's dispatches and datastore calls in the
+        block are durable together when it exits, or not at all if it raises."""
+        if getattr(self._batch, "rows", None) is not None:  # nested: the outer block commits
+            yield
+            return
+        rows: list[tuple[str, str, dict[str, Any] | str, str | None, str | None]] = []
+        self._batch.rows = rows
+        try:
+            with self._store.transaction():
+                yield
+                if rows:
+                    self._records.record_trigger_instances(rows)
+        finally:
+            self._batch.rows = None
+        if rows and self._on_dispatched:
+            self._on_dispatched([row[0] for row in rows])
 
     # The datastore half, with st2's signatures.
     def list_values(self, local: bool = True, prefix: str | None = None, limit=None, offset=None):

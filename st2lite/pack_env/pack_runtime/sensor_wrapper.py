@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     notify_lock = threading.Lock()
 
-    def on_dispatched(trigger_instance_id: str) -> None:
+    def on_dispatched(trigger_instance_ids: list[str]) -> None:
         with notify_lock:
             try:
-                notify.write(trigger_instance_id + "\n")
+                notify.write("".join(ti_id + "\n" for ti_id in trigger_instance_ids))  # one write per commit
             except (BrokenPipeError, ValueError):
                 pass  # the runtime is gone; its sweep of pending instances picks this one up
 

@@ -6,6 +6,9 @@ processes (the runtime, sensors, action workers) share the files.
 
     connections = ThreadConnections("/tmp/history.sqlite", schema="CREATE TABLE IF NOT EXISTS t (x);")
     connections.get().execute("INSERT INTO t VALUES (1)")
+    with connections.transaction() as conn:    # several statements, one commit
+        conn.execute("INSERT INTO t VALUES (2)")
+        conn.execute("INSERT INTO t VALUES (3)")
 
 The files hold secrets and alert data: the database is created 0600 before SQLite opens
 it (SQLite gives its -wal and -shm files the database's mode), and files an older version
@@ -19,6 +22,7 @@ import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Iterator
 
 
 def private_database(path: str) -> None:
@@ -47,3 +51,22 @@ class ThreadConnections:
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` .. ``COMMIT`` on this thread's connection (``ROLLBACK`` on error).
+
+        The write lock is taken at once, so reads inside see what no other writer can change
+        before the commit. Inside an open transaction it joins it (one commit, the outer one).
+        """
+        conn = self.get()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

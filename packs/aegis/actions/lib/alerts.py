@@ -15,11 +15,22 @@ lives in one place and is unit-testable.
 Whole-request problems raise :class:`WebhookError` with the HTTP status to answer (always
 a 4xx: such a request will never become valid, so Alertmanager must not retry it). A bad
 alert inside an otherwise valid group is reported in ``WebhookBatch.rejected`` and the
-valid alerts are kept, so one malformed alert never hides the others.
+valid alerts are kept, so one malformed alert never hides the others: whatever goes wrong
+while validating one alert (even an exception nobody foresaw, such as a timestamp whose
+UTC conversion overflows) rejects that alert, never the request. Alertmanager retries a
+5xx forever, so one poison alert answered 503 would block its whole group.
+
+Fingerprints: Alertmanager sends 16 hex digits; compatible senders may send any other
+string. Any non-empty printable string of at most :data:`MAX_FINGERPRINT` characters is
+kept as given (16-hex ones lower-cased, as Alertmanager writes them); when it is missing
+(or empty), the fingerprint is derived from the labels exactly as Alertmanager derives it
+(:func:`label_fingerprint`). Identifiers built from it (incident ids) are hashes, so a
+sender's fingerprint never has to be a safe token itself.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -39,8 +50,17 @@ MAX_LABEL_VALUE = 16 * 1024
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
+MAX_FINGERPRINT = 128
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}$")
+_HEX_FINGERPRINT = re.compile(r"^[0-9a-fA-F]{16}$")
+# A lone UTF-16 surrogate ("\ud800" in JSON) decodes into a str that cannot be encoded
+# as UTF-8: it would fail later, when stored or shown, far from the door.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# FNV-1a, 64 bits: what Prometheus' model.LabelSet.Fingerprint() (and so Alertmanager) uses.
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_MASK64 = (1 << 64) - 1
 
 
 class WebhookError(Exception):
@@ -89,20 +109,17 @@ def _reject_constant(name: str) -> Any:
 
 
 def _max_nesting(doc: Any) -> int:
-    """The deepest container nesting of a decoded JSON value (iterative: junk may be deep)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    """The deepest container nesting of a decoded JSON value (level by level: junk may be deep)."""
+    depth, level = 0, [doc] if type(doc) in (dict, list) else []
+    while level:
+        depth += 1
+        deeper = []
+        for value in level:
+            for child in value.values() if type(value) is dict else value:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 def parse_time(value: str) -> datetime:
@@ -118,6 +135,43 @@ def parse_time(value: str) -> datetime:
     return stamp.astimezone(timezone.utc)
 
 
+@functools.lru_cache(maxsize=4096)
+def _time_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable timestamp, or None (cached: a storm repeats a few values)."""
+    try:
+        parse_time(value)
+    except (ValueError, OverflowError) as exc:  # 9999-12-31T23:59:59-23:59 overflows in UTC
+        return f"{_printable(value)} is not a usable RFC 3339 timestamp ({exc})"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_name_ok(name: str) -> bool:
+    return _LABEL_NAME.match(name) is not None
+
+
+def label_fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set: 16 hex digits.
+
+    Prometheus' ``labelSetToFingerprint``: FNV-1a 64 over the UTF-8 bytes of each label
+    name and value, sorted by name, each followed by the separator byte 0xff.
+
+        >>> label_fingerprint({"alertname": "Down", "instance": "db-1"}) == label_fingerprint({"instance": "db-1", "alertname": "Down"})
+        True
+    """
+    digest = _FNV_OFFSET
+    for name in sorted(labels):  # code point order is UTF-8 byte order, as Go sorts
+        for part in (name, labels[name]):
+            for byte in part.encode("utf-8"):
+                digest = ((digest ^ byte) * _FNV_PRIME) & _MASK64
+            digest = ((digest ^ 0xFF) * _FNV_PRIME) & _MASK64
+    return f"{digest:016x}"
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
 def _check_string_map(value: Any, what: str) -> str | None:
     if not isinstance(value, dict):
         return f"{what} must be an object of strings, got {type(value).__name__}"
@@ -128,18 +182,53 @@ def _check_string_map(value: Any, what: str) -> str | None:
             return f"{what}.{key} must be a string, got {type(item).__name__}"
         if len(item) > MAX_LABEL_VALUE:
             return f"{what}.{key} is {len(item)} characters long (limit {MAX_LABEL_VALUE})"
+        if _has_surrogate(key) or _has_surrogate(item):
+            return f"{what}.{_printable(key)} holds a lone UTF-16 surrogate (not valid Unicode text)"
     return None
+
+
+def _repair(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD: for the group's own fields, which
+    only label the notification; an alert's own labels are rejected instead (they name it)."""
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
+def _printable(text: str) -> str:
+    """``text`` safe to put in a one-line reason: surrogates and controls escaped, clipped."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text[:64]).encode("unicode_escape").decode("ascii")
+
+
+def _check_fingerprint(value: Any, labels: dict[str, str]) -> tuple[str | None, str | None]:
+    """``(fingerprint, None)`` to keep, or ``(None, reason)``; derives it from the labels when absent."""
+    if value is None or value == "":
+        return label_fingerprint(labels), None
+    if not isinstance(value, str):
+        return None, f"fingerprint must be a string, got {type(value).__name__}"
+    if len(value) > MAX_FINGERPRINT:
+        return None, f"fingerprint is {len(value)} characters long (limit {MAX_FINGERPRINT})"
+    if not value.isprintable() or _has_surrogate(value):
+        return None, "fingerprint holds control or non-printable characters"
+    return (value.lower() if _HEX_FINGERPRINT.match(value) else value), None
 
 
 def validate_alert(alert: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Check one entry of ``alerts[]``; return ``(alert, None)`` or ``(None, reason)``.
 
     The returned alert has exactly the fields Alertmanager documents, ``annotations`` and
-    ``generatorURL`` defaulted when absent (older senders omit them).
+    ``generatorURL`` defaulted when absent (older senders omit them) and ``fingerprint``
+    derived from the labels when absent. Never raises: an unforeseen error in checking one
+    alert is that alert's rejection reason.
     """
+    try:
+        return _validate_alert(alert)
+    except Exception as exc:  # noqa: BLE001 (one alert's problem must never become the request's)
+        return None, f"invalid alert ({type(exc).__name__}: {_printable(str(exc))})"
+
+
+def _validate_alert(alert: Any) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(alert, dict):
         return None, f"alert must be an object, got {type(alert).__name__}"
-    for name in ("status", "labels", "startsAt", "fingerprint"):
+    for name in ("status", "labels", "startsAt"):
         if name not in alert:
             return None, f"missing field {name}"
     status = alert["status"]
@@ -150,27 +239,28 @@ def validate_alert(alert: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, problem
     if not alert["labels"]:
         return None, "labels must not be empty"
-    bad = next((k for k in alert["labels"] if not _LABEL_NAME.match(k)), None)
+    bad = next((k for k in alert["labels"] if not _label_name_ok(k)), None)
     if bad is not None:
         return None, f"label name {bad!r} is not a valid Prometheus label name"
     annotations = alert.get("annotations", {})
     problem = _check_string_map(annotations, "annotations")
     if problem:
         return None, problem
-    fingerprint = alert["fingerprint"]
-    if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
-        return None, "fingerprint must be a hexadecimal string"
+    fingerprint, problem = _check_fingerprint(alert.get("fingerprint"), alert["labels"])
+    if problem:
+        return None, problem
     for name in ("startsAt", "endsAt"):
         value = alert.get(name, ZERO_TIME)
         if not isinstance(value, str):
             return None, f"{name} must be a string, got {type(value).__name__}"
-        try:
-            parse_time(value)
-        except ValueError as exc:
-            return None, f"{name}: {exc}"
+        problem = _time_problem(value)
+        if problem:
+            return None, f"{name}: {problem}"
     generator_url = alert.get("generatorURL", "")
     if not isinstance(generator_url, str):
         return None, f"generatorURL must be a string, got {type(generator_url).__name__}"
+    if _has_surrogate(generator_url):
+        return None, "generatorURL holds a lone UTF-16 surrogate (not valid Unicode text)"
     return {
         "status": status,
         "labels": dict(alert["labels"]),
@@ -178,7 +268,7 @@ def validate_alert(alert: Any) -> tuple[dict[str, Any] | None, str | None]:
         "startsAt": alert["startsAt"],
         "endsAt": alert.get("endsAt", ZERO_TIME),
         "generatorURL": generator_url,
-        "fingerprint": fingerprint.lower(),
+        "fingerprint": fingerprint,
     }, None
 
 
@@ -204,11 +294,16 @@ def parse_webhook(doc: Any, max_alerts: int = 10_000) -> WebhookBatch:
             raise WebhookError(400, f"missing field {name}", "missing_field")
     if doc["status"] not in STATUSES:
         raise WebhookError(400, f"status must be one of {', '.join(STATUSES)}, got {doc['status']!r}", "wrong_type")
+    doc = dict(doc)
     for name in _GROUP_STRINGS + ("externalURL",):
         if name in doc and not isinstance(doc[name], str):
             raise WebhookError(400, f"{name} must be a string, got {type(doc[name]).__name__}", "wrong_type")
+        if name in doc:
+            doc[name] = _repair(doc[name])
     for name in _GROUP_MAPS:
         if name in doc:
+            if isinstance(doc[name], dict):
+                doc[name] = {_repair(k): _repair(v) if isinstance(v, str) else v for k, v in doc[name].items()}
             problem = _check_string_map(doc[name], name)
             if problem:
                 raise WebhookError(400, problem, "wrong_type")
@@ -238,9 +333,9 @@ def parse_webhook(doc: Any, max_alerts: int = 10_000) -> WebhookBatch:
         alert, reason = validate_alert(raw)
         if alert is None:
             fingerprint = raw.get("fingerprint") if isinstance(raw, dict) else None
-            batch.rejected.append(
-                {"index": index, "fingerprint": fingerprint if isinstance(fingerprint, str) else None, "reason": reason}
-            )
+            if not isinstance(fingerprint, str) or len(fingerprint) > MAX_FINGERPRINT:
+                fingerprint = None  # echo back only what identifies the alert, never bulk
+            batch.rejected.append({"index": index, "fingerprint": fingerprint, "reason": reason})
         else:
             batch.alerts.append(alert)
     return batch

@@ -10,7 +10,8 @@ Keys (all ``local=False``, JSON values, in scope ``system``):
 - ``aegis.incident.<id>.repeats`` — how many repeat notifications arrived. Kept apart from
   the record because the sensor increments it while the workflow's ``record_incident``
   rewrites the record; two writers of one key would lose updates.
-- ``aegis.incident_open.<fingerprint>`` — the id of the open incident of an alert series.
+- ``aegis.incident_open.<fingerprint>`` — the id of the open incident of an alert series
+  (:func:`open_index_key`: a fingerprint that is not a safe token is hashed).
 
 An incident id is derived from the alert's fingerprint and ``startsAt``: Alertmanager keeps
 both fixed for one firing episode (a re-fire after a resolve gets a new startsAt), so the
@@ -83,6 +84,24 @@ def alert_of(incident: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_HEX_FINGERPRINT = re.compile(r"[0-9a-fA-F]{16}")
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def open_index_key(fingerprint: str) -> str:
+    """The datastore key naming the open incident of a series (``aegis.incident_open.<...>``).
+
+    Alertmanager's hex fingerprint (lower-cased) or any other safe token as it is; a
+    fingerprint with other characters (other senders may send ``/``, spaces, ...) is hashed,
+    so no key holds characters st2's API or CLI would trip on.
+    """
+    if _HEX_FINGERPRINT.fullmatch(fingerprint):
+        return OPEN_PREFIX + fingerprint.lower()
+    if _SAFE_TOKEN.fullmatch(fingerprint):
+        return OPEN_PREFIX + fingerprint
+    return OPEN_PREFIX + "sha256-" + hashlib.sha256(fingerprint.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -146,7 +165,7 @@ class IncidentStore:
 
     def open_incident_for(self, fingerprint: str) -> dict[str, Any] | None:
         """The open incident of an alert series, whatever its startsAt."""
-        inc_id = self._ds.get_value(OPEN_PREFIX + fingerprint.lower(), local=False)
+        inc_id = self._ds.get_value(open_index_key(fingerprint), local=False)
         if not inc_id:
             return None
         record = self.get(inc_id)
@@ -174,7 +193,7 @@ class IncidentStore:
         """Write a record (its ``repeats`` lives in its own key and is not written here)."""
         body = {k: record.get(k) for k in FIELDS if k != "repeats"}
         self._ds.set_value(KEY_PREFIX + record["id"], json.dumps(body, sort_keys=True), local=False)
-        index = OPEN_PREFIX + record["fingerprint"].lower()
+        index = open_index_key(record["fingerprint"])
         if record["status"] == OPEN:
             self._ds.set_value(index, record["id"], local=False)
         elif self._ds.get_value(index, local=False) == record["id"]:
@@ -211,8 +230,8 @@ class IncidentStore:
             return
         self._ds.delete_value(KEY_PREFIX + incident_id, local=False)
         self._ds.delete_value(KEY_PREFIX + incident_id + ".repeats", local=False)
-        if self._ds.get_value(OPEN_PREFIX + record["fingerprint"], local=False) == incident_id:
-            self._ds.delete_value(OPEN_PREFIX + record["fingerprint"], local=False)
+        if self._ds.get_value(open_index_key(record["fingerprint"]), local=False) == incident_id:
+            self._ds.delete_value(open_index_key(record["fingerprint"]), local=False)
 
     def count_repeat(self, incident_id: str) -> int:
         """Add one to the incident's repeat count; return the new count."""
