@@ -57,6 +57,7 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_USER = "stanley"  # st2's default system user
 PYTHON_DEFAULT_TIMEOUT = 600  # st2's python-script runner default, in seconds
+SWEEP_GRACE = 5.0  # seconds before the sweep takes a trigger instance no sensor announced
 
 # Runner parameters of the runners st2lite supports (st2's runner metadata); an action's
 # own parameters may override their attributes (e.g. a shorter ``timeout`` default).
@@ -338,6 +339,16 @@ class Runtime:
     # -- rules -------------------------------------------------------------------------
 
     def _process_triggers(self) -> None:
+        """Enforce rules on trigger instances as sensors announce them.
+
+        A sensor announces a trigger instance once everything it wrote with it is durable (a
+        group commit spans the history and the datastore, committed one after the other), so
+        announced instances are processed at once. The sweep, every second, takes pending
+        instances that no announcement named (recorded before a restart, or by a sensor that
+        died before announcing) only once they are ``SWEEP_GRACE`` seconds old: younger ones
+        may still be inside a sensor's group commit, their datastore half not yet visible.
+        """
+        announced: set[str] = set()
         while not self._stopping.is_set():
             try:
                 item = self._trigger_queue.get(timeout=1.0)
@@ -345,10 +356,15 @@ class Runtime:
                 item = ""  # periodic sweep
             if item is None:
                 return
+            if item:
+                announced.add(item)
+            swept_before = rec.timestamp(time.time() - SWEEP_GRACE)
             for ti in self.records.pending_trigger_instances():
                 if self._stopping.is_set():
                     return
-                self.process_trigger_instance(ti)
+                if ti["id"] in announced or ti["status"] == rec.TI_PROCESSING or ti["occurrence_time"] <= swept_before:
+                    announced.discard(ti["id"])
+                    self.process_trigger_instance(ti)
 
     def process_trigger_instance(self, ti: dict[str, Any]) -> list[str]:
         """Enforce every rule matching one recorded trigger instance; return execution ids."""

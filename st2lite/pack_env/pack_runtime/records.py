@@ -121,7 +121,12 @@ def new_id() -> str:
 
 def utc_now() -> str:
     """Now as RFC 3339 with microseconds, the way st2 prints timestamps."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timestamp(time.time())
+
+
+def timestamp(seconds: float) -> str:
+    """``seconds`` since the epoch as :func:`utc_now` prints it (such strings sort by time)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 _dumps = json.JSONEncoder(default=str, sort_keys=True).encode  # one encoder, not one per record

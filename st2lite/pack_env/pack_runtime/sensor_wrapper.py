@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for trigger in json.loads(args.triggers):
         sensor.add_trigger(trigger)
     log.info("sensor set up, running")
-    on_dispatched(READY_LINE)
+    on_dispatched([READY_LINE])
     try:
         sensor.run()
     except Exception:
