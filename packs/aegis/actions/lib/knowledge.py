@@ -48,9 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from catalogue import ACTIONS
+from catalogue import SAFETY as SAFETY_CLASSES
 
-ACTIONS = ("restart", "scale_up", "rollback", "cleanup_disk", "cancel_query", "clear_cache", "noop", "escalate")
-SAFETY_CLASSES = ("safe", "caution", "forbidden")
 OUTCOMES = ("resolved", "failed")
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
