@@ -210,8 +210,13 @@ class OfflineDiagnoser:
                 f"{reason} ({kind})", 0.7, evidence,
                 f"the best match suggests {action} of {f.target(action) or 'the workload'}, but the context shows "
                 f"the fault outside it: {line!r}; {action} would only hide it. {f.deploy_note()}.")
+        if action == "scale_up" and ctx.gathered("metrics") in ("missing", "error") and ctx.metric("hpa") is None:
+            confidence -= w.missing_metrics_penalty
+            notes.append("no metrics were gathered, so the autoscaler's headroom is unknown")
         if action in ACTING and action not in ranking.votes and not in_text:
-            confidence = min(confidence, w.name_only_cap)
+            # logs known not to have been gathered leave nothing that could contradict the name
+            not_gathered = ctx.gathered("logs") in ("missing", "error")
+            confidence = min(confidence, w.name_only_no_logs_cap if not_gathered else w.name_only_cap)
             notes.append("only the alert's name points at this runbook; nothing in "
                          + ("the logs or annotations confirms it" if ctx.logs else "its text confirms it, and no log "
                             "lines of the workload were available"))

@@ -180,19 +180,22 @@ def reliability(results: list[dict[str, Any]], acting_only: bool = True) -> list
 
 
 def calibrate(results: list[dict[str, Any]], target: float = 0.98,
-              thresholds: tuple[float, ...] = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))) -> dict[str, Any]:
-    """The lowest threshold at which acting decisions with confidence >= it are acceptable at
-    least ``target`` of the time. ``results`` must come from a run with ``min_confidence`` 0
-    (so every proposed action is visible with its confidence)."""
+              thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)) -> dict[str, Any]:
+    """Choose ``min_confidence`` from the reliability table: the lowest threshold from which
+    every 0.1-wide confidence bucket of acting decisions (and all of them together) is
+    acceptable at least ``target`` of the time. ``results`` must come from a run with
+    ``min_confidence`` 0, so every proposed action is visible with its confidence."""
     acting = [r for r in results if r["action"] in ACTING]
     table = []
     chosen = None
     for t in thresholds:
         kept = [r for r in acting if r["confidence"] >= t]
         share = sum(r["acceptable"] for r in kept) / len(kept) if kept else 1.0
+        bins = [[r for r in kept if lo <= r["confidence"] < lo + 0.1] for lo in thresholds if lo >= t]
+        worst = min((sum(r["acceptable"] for r in b) / len(b) for b in bins if b), default=1.0)
         table.append({"threshold": t, "automated": len(kept), "acceptable": sum(r["acceptable"] for r in kept),
-                      "share": round(share, 4)})
-        if chosen is None and share >= target:
+                      "share": round(share, 4), "worst_bucket": round(worst, 4)})
+        if chosen is None and share >= target and worst >= target:
             chosen = t
     return {"target": target, "min_confidence": chosen, "table": table}
 
@@ -206,11 +209,11 @@ def format_reliability(results: list[dict[str, Any]]) -> str:
 
 def format_calibration(cal: dict[str, Any]) -> str:
     lines = [f"calibration: lowest min_confidence with automated decisions >= {cal['target']:.0%} acceptable",
-             "  threshold  automated  acceptable  share"]
+             "  threshold  automated  acceptable  share   worst bucket above"]
     for row in cal["table"]:
         mark = "  <- chosen" if row["threshold"] == cal["min_confidence"] else ""
         lines.append(f"  {row['threshold']:>9.2f}  {row['automated']:>9}  {row['acceptable']:>10}  "
-                     f"{row['share']:.1%}{mark}")
+                     f"{row['share']:.1%}  {row['worst_bucket']:.1%}{mark}")
     lines.append(f"min_confidence = {cal['min_confidence']}")
     return "\n".join(lines)
 

@@ -50,8 +50,9 @@ class Weights:
     deploy_confidence_recent: float = 0.85  # rollback with a deploy of the workload <= 60 min before
     deploy_confidence_older: float = 0.7    # rollback with a deploy within the window but older
     missing_logs_penalty: float = 0.15  # acting without any log lines of the workload
-    name_only_cap: float = 0.55         # confidence cap when only the alert's name points at the action
-    fault_elsewhere_penalty: float = 0.3  # acting while the context shows a dependency/node/network fault
+    name_only_cap: float = 0.55         # confidence cap when only the alert's name points at the action ...
+    name_only_no_logs_cap: float = 0.45  # ... when logs were not gathered (nothing could contradict it)
+    missing_metrics_penalty: float = 0.15  # scale_up when metrics were not gathered (autoscaler headroom unknown)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> Weights:
