@@ -121,17 +121,17 @@ def cmd_eval(args: argparse.Namespace, config: dict[str, Any]) -> int:
     report = evaluate(cases, config, offline=args.offline)
     print(format_table(report))
     status = 0 if report["totals"]["unsafe"] == 0 and report["totals"]["errors"] == 0 else 1
-    if args.snapshot:
+    if args.snapshot and not args.record:
+        recorded = json.loads(Path(args.snapshot).read_text())
+        failures = compare_snapshot(report, recorded)
+        for line in failures:
+            print(f"REGRESSION {line}")
+        status = 1 if failures or report["totals"]["errors"] else 0
+    elif args.snapshot:
         path = Path(args.snapshot)
-        if args.record:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(snapshot(report), indent=1, sort_keys=True) + "\n")
-            print(f"snapshot recorded: {path}")
-        else:
-            failures = compare_snapshot(report, json.loads(path.read_text()))
-            for line in failures:
-                print(f"REGRESSION {line}")
-            status = 1 if failures else status
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(snapshot(report, frozen=args.frozen), indent=1, sort_keys=True) + "\n")
+        print(f"snapshot recorded: {path}")
     if args.json:
         print(json.dumps(report["totals"]))
     return status
@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--target", type=float, default=0.98, help="share of automated decisions that must be right")
     ev.add_argument("--snapshot", help="per-case snapshot JSON to compare with (or write, with --record)")
     ev.add_argument("--record", action="store_true", help="write --snapshot instead of comparing")
+    ev.add_argument("--frozen", action="store_true",
+                    help="with --record: an independent test set never tuned against (its recorded unsafe cases "
+                         "are known failures; only new ones fail)")
 
     sub.add_parser("validate", help="check knowledge/rules/*.yaml (schema, matchers, runbook references)")
     return parser

@@ -194,7 +194,8 @@ class OfflineDiagnoser:
         if rollback_was_best and action in ACTING and action not in ranking.own_failure:
             return self.escalate(root_cause, min(confidence, 0.6), evidence,
                                  f"the symptoms match a bad release, but {f.deploy_note()}; {action} has no evidence "
-                                 f"of its own here, so a human should look (registry, config, dependency).")
+                                 f"of its own here, so a human should look (registry, config, dependency)."
+                                 + "".join(f" {n}." for n in notes[1:]))
         # a noop closes the incident: only when something in the alert says nothing is wrong (a
         # scheduled-load signature, or a runbook signal found in its text: an alert name is not
         # enough) and nothing names a failure of the workload
@@ -202,14 +203,16 @@ class OfflineDiagnoser:
         if action == "noop" and ("noop" not in causes and not in_text or ranking.own_failure or f.memory_pressure):
             return self.escalate(root_cause, min(confidence, 0.6), evidence,
                                  f"the nearest runbook ({book.id if book else 'none'}) needs no action, but nothing in "
-                                 f"the alert confirms it; a noop would silently close what may be a real incident.")
+                                 f"the alert confirms it; a noop would silently close what may be a real incident."
+                                 + "".join(f" {n}." for n in notes))
         # 5. the evidence must point at the workload itself
         if action in HIDES_FAULT and f.faults and action not in ranking.own_failure:
             kind, reason, line = f.faults[0]
             return self.escalate(
                 f"{reason} ({kind})", 0.7, evidence,
                 f"the best match suggests {action} of {f.target(action) or 'the workload'}, but the context shows "
-                f"the fault outside it: {line!r}; {action} would only hide it. {f.deploy_note()}.")
+                f"the fault outside it: {line!r}; {action} would only hide it."
+                + "".join(f" {n}." for n in notes))
         if action == "scale_up" and ctx.gathered("metrics") in ("missing", "error") and ctx.metric("hpa") is None:
             confidence -= w.missing_metrics_penalty
             notes.append("no metrics were gathered, so the autoscaler's headroom is unknown")
