@@ -199,14 +199,19 @@ def _default_model() -> str:
         return "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def find_runbooks_dir(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """Search upward from ``start`` (default: this file) for ``knowledge/runbooks``."""
+def find_knowledge_dir(name: str, start: str | os.PathLike[str] | None = None) -> Path | None:
+    """Search upward from ``start`` (default: this file) for ``knowledge/<name>``."""
     here = Path(start or __file__).resolve()
     for parent in [here, *here.parents]:
-        candidate = parent / "knowledge" / "runbooks"
+        candidate = parent / "knowledge" / name
         if candidate.is_dir():
             return candidate
     return None
+
+
+def find_runbooks_dir(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """Search upward from ``start`` (default: this file) for ``knowledge/runbooks``."""
+    return find_knowledge_dir("runbooks", start)
 
 
 def default_index_dir() -> Path:

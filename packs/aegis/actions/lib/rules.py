@@ -86,12 +86,9 @@ class RuleBook:
 
 def find_rules_dir(start: str | os.PathLike[str] | None = None) -> Path | None:
     """Search upward from ``start`` (default: this file) for ``knowledge/rules``."""
-    here = Path(start or __file__).resolve()
-    for parent in [here, *here.parents]:
-        candidate = parent / "knowledge" / "rules"
-        if candidate.is_dir():
-            return candidate
-    return None
+    from knowledge import find_knowledge_dir
+
+    return find_knowledge_dir("rules", start or __file__)
 
 
 def _schema(directory: Path) -> dict[str, Any]:
