@@ -211,6 +211,30 @@ def delegate_to_pack(argv: list[str], settings: Settings) -> int:
     return 2
 
 
+def pack_self_check(pack_dir: Path, settings: Settings, config: str | Path | None = None) -> int:
+    """``<pack>/actions/lib/<pack>_cli.py validate``, when the pack ships such a CLI: the
+    pack's checks of its own content (data files the runtime knows nothing about), run in
+    the pack's virtualenv after the runtime's checks. Skipped (with a note) when the pack
+    has no CLI or its virtualenv is not built yet (``aegis pack setup``)."""
+    import subprocess
+
+    from .pack_processes import pack_process_env
+    from .virtualenv import is_current, venv_python
+
+    pack_dir = Path(pack_dir)
+    script = pack_dir / "actions" / "lib" / f"{pack_dir.name}_cli.py"
+    if not script.exists():
+        return 0
+    venv = Path(settings.virtualenvs_dir) / pack_dir.name
+    if not is_current(pack_dir, venv):
+        print(f"note: {pack_dir.name}: pack self-check skipped (no current virtualenv; run aegis pack setup)")
+        return 0
+    config = Path(config) if config else settings.pack_config_file(pack_dir.resolve().name)
+    cmd = [str(venv_python(venv)), str(script), *(["--config", str(config)] if config.is_file() else []), "validate"]
+    env = pack_process_env(pack_dir, venv_python(venv), {"AEGIS_HOME": str(settings.home)})
+    return subprocess.run(cmd, env=env, check=False).returncode
+
+
 BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack")
 
 
@@ -349,7 +373,7 @@ def _main(argv: list[str] | None = None) -> int:
             config = args.config or settings.pack_config_file(pack_dir.resolve().name)
             return validate_main([str(pack_dir), *(["--config", str(config)] if Path(config).is_file() else [])])
 
-        return max(validate(t) for t in targets) if targets else 0
+        return max(max(validate(t), pack_self_check(t, settings, args.config)) for t in targets) if targets else 0
     if args.command == "rule-tester":
         from .rule_tester import main as tester_main
 

@@ -229,3 +229,27 @@ def test_python_entry_point_is_read_with_ast(tmp_path: Path, source: str, proble
     else:
         [found] = problems
         assert found.field == "entry_point" and problem in found.message
+
+
+def test_aegis_validate_runs_the_packs_own_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``aegis validate`` runs ``<pack>/actions/lib/<pack>_cli.py validate`` in the pack's
+    virtualenv after its own checks, and fails when it does (the runtime knows nothing of
+    what the pack checks). Without a current virtualenv the check is skipped with a note."""
+    import sys
+
+    from st2lite.cli import pack_self_check
+    from st2lite.settings import Settings
+    from st2lite.virtualenv import MARKER, requirements_hash
+
+    pack = write_pack(tmp_path / "mypack", VALID_PACK)
+    (pack / "actions" / "lib").mkdir(parents=True, exist_ok=True)
+    (pack / "actions" / "lib" / "mypack_cli.py").write_text(
+        "import sys\nprint('pack check:', sys.argv[1:])\nsys.exit(1 if sys.argv[-1] == 'validate' else 3)\n")
+    settings = Settings.from_env(home=tmp_path / "home", virtualenvs_dir=tmp_path / "venvs")
+    assert pack_self_check(pack, settings) == 0
+    assert "pack self-check skipped" in capsys.readouterr().out
+    venv = tmp_path / "venvs" / "mypack"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (venv / MARKER).write_text(requirements_hash(pack))
+    assert pack_self_check(pack, settings) == 1

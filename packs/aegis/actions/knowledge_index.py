@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from base import AegisAction
 from knowledge_service import client_settings, rebuild
-from st2common.runners.base_action import Action
 
 from knowledge import KnowledgeError
 
 
-class KnowledgeIndexAction(Action):
+class KnowledgeIndexAction(AegisAction):
     def run(self, force: bool = False) -> tuple[bool, Any]:
         settings = client_settings(self.config, self.action_service)
         try:

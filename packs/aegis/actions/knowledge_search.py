@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from base import AegisAction
 from knowledge_service import client_settings, search
-from st2common.runners.base_action import Action
 
 from knowledge import KnowledgeError
 
 
-class KnowledgeSearchAction(Action):
+class KnowledgeSearchAction(AegisAction):
     def run(self, text: str, k: int = 5) -> tuple[bool, Any]:
         try:
             hits, source = search(client_settings(self.config, self.action_service), text, int(k))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from base import AegisAction
 from knowledge_service import client_settings, remember
-from st2common.runners.base_action import Action
 
 from knowledge import KnowledgeError, signature_of
 
 
-class LearnIncidentAction(Action):
+class LearnIncidentAction(AegisAction):
     def run(self, action: str, outcome: str, alert: dict[str, Any] | None = None, signature: str = "",
             summary: str = "", root_cause: str = "", target: str = "") -> tuple[bool, Any]:
         if not signature:

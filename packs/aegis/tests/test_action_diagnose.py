@@ -4,31 +4,21 @@ service that keeps the model warm between executions."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 from _diag_fixtures import PACK, REPO, alert, context, fresh_index_config, shared_index_config
-from knowledge_service import TOKEN_KEY, KnowledgeService, ServiceUnavailable, call_service, search
-from st2tests.base import BaseActionTestCase
+from diagnose import DiagnoseAction
+from knowledge_index import KnowledgeIndexAction
+from knowledge_search import KnowledgeSearchAction
+from knowledge_service import TOKEN_KEY, KnowledgeService, ServiceUnavailable, call_service, remember, search
+from knowledge_service_sensor import KnowledgeServiceSensor
+from learn_incident import LearnIncidentAction
+from st2tests.base import BaseActionTestCase, BaseSensorTestCase
 
 from knowledge import KnowledgeSettings
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"aegis_action_{name}", PACK / "actions" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # st2tests finds the pack through the class's file
-    spec.loader.exec_module(module)
-    return module
-
-
-DiagnoseAction = _load("diagnose").DiagnoseAction
-KnowledgeSearchAction = _load("knowledge_search").KnowledgeSearchAction
-KnowledgeIndexAction = _load("knowledge_index").KnowledgeIndexAction
-LearnIncidentAction = _load("learn_incident").LearnIncidentAction
 
 MEM = alert("HighMemoryUsage", deployment="reports", pod="reports-5d-1",
             annotations={"summary": "reports memory working set climbing for 3 days"})
@@ -70,9 +60,10 @@ class DiagnoseActionTest(BaseActionTestCase):
 
     def test_failed_remediation_is_not_repeated(self):
         config = fresh_index_config()
-        learn = LearnIncidentAction(config=config)
-        ok, incident = learn.run(alert=MEM, action="restart", outcome="failed", summary="memory climbed back in 20m")
-        assert ok and incident["signature"] == "HighMemoryUsage|reports"
+        settings = KnowledgeSettings.from_config(config)
+        incident, _ = remember(settings, signature="HighMemoryUsage|reports", action="restart", outcome="failed",
+                               summary="memory climbed back in 20m")
+        assert incident["signature"] == "HighMemoryUsage|reports"
         ok, result = self.get_action_instance(config).run(alert=MEM, logs=["RSS keeps growing"])
         assert ok and result["action"] != "restart"
         assert "failed verification" in result["reasoning"]
@@ -80,12 +71,22 @@ class DiagnoseActionTest(BaseActionTestCase):
         other = alert("HighMemoryUsage", deployment="billing", annotations=MEM["annotations"])
         assert self.get_action_instance(config).run(alert=other, logs=["RSS keeps growing"])[1]["action"] == "restart"
         # once the action works again, it is allowed again
-        learn.run(alert=MEM, action="restart", outcome="resolved")
+        remember(settings, signature="HighMemoryUsage|reports", action="restart", outcome="resolved")
         assert self.get_action_instance(config).run(alert=MEM, logs=["RSS keeps growing"])[1]["action"] == "restart"
 
+
+
+class LearnIncidentActionTest(BaseActionTestCase):
+    action_cls = LearnIncidentAction
+
     def test_learn_incident_requires_a_signature_or_alert(self):
-        ok, result = LearnIncidentAction(config=fresh_index_config()).run(action="restart", outcome="failed")
+        ok, result = self.get_action_instance(fresh_index_config()).run(action="restart", outcome="failed")
         assert not ok and "signature" in result["error"]
+
+    def test_learn_incident_records_an_outcome(self):
+        ok, incident = self.get_action_instance(fresh_index_config()).run(
+            alert=MEM, action="restart", outcome="failed", summary="memory climbed back in 20m")
+        assert ok and incident["signature"] == "HighMemoryUsage|reports"
 
 
 class KnowledgeActionsTest(BaseActionTestCase):
@@ -96,7 +97,13 @@ class KnowledgeActionsTest(BaseActionTestCase):
         ok, result = self.get_action_instance(config).run(text="no space left on device under /var/log", k=3)
         assert ok and result["via"] == "in-process" and len(result["hits"]) == 3
         assert result["hits"][0]["id"] == "disk-full-logs"
-        ok, stats = KnowledgeIndexAction(config=config).run()
+
+
+class KnowledgeIndexActionTest(BaseActionTestCase):
+    action_cls = KnowledgeIndexAction
+
+    def test_index_is_incremental(self):
+        ok, stats = self.get_action_instance(fresh_index_config()).run()
         assert ok and stats["embedded"] == 0 and stats["count"] >= 30
 
 
@@ -148,39 +155,35 @@ def test_service_answers_searches_and_the_client_prefers_it():
         svc.stop()
 
 
-def test_sensor_hosts_the_service():
-    spec = importlib.util.spec_from_file_location("kss", PACK / "sensors" / "knowledge_service_sensor.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    import threading
+class KnowledgeServiceSensorTest(BaseSensorTestCase):
+    sensor_cls = KnowledgeServiceSensor
 
-    from st2tests.base import RecordingSensorService, _TempDatastoreMixin
-
-    config = fresh_index_config()
-    config["knowledge"] = {**config["knowledge"], "service_port": 0}
-    service = RecordingSensorService(module.KnowledgeServiceSensor, _TempDatastoreMixin()._make_store())
-    sensor = module.KnowledgeServiceSensor(sensor_service=service, config=config)
-    sensor.setup()
-    thread = threading.Thread(target=sensor.run, daemon=True)
-    thread.start()
-    try:
+    def test_sensor_hosts_the_service(self):
+        import threading
         import time
 
-        deadline = time.time() + 60
-        while (sensor._service is None or not sensor._service._serving.is_set()) and time.time() < deadline:
-            time.sleep(0.05)
-        port = sensor._service.port
-        # The sensor generated the shared secret into the datastore, encrypted.
-        [pair] = service.list_values(local=False, prefix=TOKEN_KEY)
-        assert pair.secret
-        token = service.get_value(TOKEN_KEY, local=False, decrypt=True)
-        settings = dataclasses.replace(KnowledgeSettings.from_config(
-            {"knowledge": {**config["knowledge"], "service_port": port}}), service_token=token)
-        answer = call_service(settings, "POST", "/search", {"text": "celery workers died, nothing consumes", "k": 1},
-                              timeout=10)
-        assert answer["hits"][0]["id"] == "dead-workers"
-    finally:
-        sensor.cleanup()
-        thread.join(timeout=5)
-    assert not thread.is_alive() and service.dispatched_triggers == []
+        config = fresh_index_config()
+        config["knowledge"] = {**config["knowledge"], "service_port": 0}
+        sensor = self.get_sensor_instance(config=config)
+        service = self.sensor_service
+        sensor.setup()
+        thread = threading.Thread(target=sensor.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.time() + 60
+            while (sensor._service is None or not sensor._service._serving.is_set()) and time.time() < deadline:
+                time.sleep(0.05)
+            port = sensor._service.port
+            # The sensor generated the shared secret into the datastore, encrypted.
+            [pair] = service.list_values(local=False, prefix=TOKEN_KEY)
+            assert pair.secret
+            token = service.get_value(TOKEN_KEY, local=False, decrypt=True)
+            settings = dataclasses.replace(KnowledgeSettings.from_config(
+                {"knowledge": {**config["knowledge"], "service_port": port}}), service_token=token)
+            answer = call_service(settings, "POST", "/search",
+                                  {"text": "celery workers died, nothing consumes", "k": 1}, timeout=10)
+            assert answer["hits"][0]["id"] == "dead-workers"
+        finally:
+            sensor.cleanup()
+            thread.join(timeout=5)
+        assert not thread.is_alive() and self.get_dispatched_triggers() == []

@@ -1,4 +1,4 @@
-"""aegis eval: the arithmetic of the totals, the CLI's --json line, and the dev-set bar CI holds."""
+"""aegis eval: the safety arithmetic, calibration, the CLI, and the bar CI holds on every set."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ import subprocess
 import sys
 
 import pytest
-from _diag_fixtures import DEV_SET, HOLDOUT_SET, PACK, REPO, alert, context, shared_index_config
-from evaluation import EvalInputError, evaluate, load_cases
+from _diag_fixtures import PACK, REPO, alert, context, shared_index_config
+from evaluation import (
+    EvalInputError,
+    calibrate,
+    compare_snapshot,
+    evaluate,
+    load_cases,
+    reliability,
+    snapshot,
+)
 
 CLI = PACK / "actions" / "lib" / "aegis_cli.py"
 
@@ -19,20 +27,60 @@ def write_cases(path, cases):
     return path
 
 
-def test_totals_count_acceptable_unsafe_and_latency(tmp_path):
-    ctx = context(alert("X", deployment="a"))
+def test_totals_count_what_the_decisions_do_to_production(tmp_path):
+    ctx = context(alert("X", deployment="a", job="scraper"))
     cases = load_cases(write_cases(tmp_path / "c.jsonl", [
         {"id": "ok", "accept": ["restart"], "context": ctx},
         {"id": "wrong-but-safe", "accept": ["restart"], "context": ctx},
         {"id": "unsafe", "accept": ["escalate"], "context": ctx},
-        {"id": "noop-miss", "accept": ["rollback"], "context": ctx},
+        {"id": "silent-miss", "accept": ["rollback"], "context": ctx},
+        {"id": "noop-ok", "accept": ["noop", "escalate"], "context": ctx},
+        {"id": "wrong-target", "accept": ["restart"], "context": ctx},
+        {"id": "listed-target", "accept": ["restart"], "targets": ["a"], "context": ctx},
     ]))
-    answers = iter(["restart", "escalate", "cleanup_disk", "noop"])
-    report = evaluate(cases, diagnose_fn=lambda _ctx: {"action": next(answers), "confidence": 0.5})
+    answers = iter([("restart", "a"), ("escalate", "a"), ("cleanup_disk", "a"), ("noop", "a"), ("noop", "a"),
+                    ("restart", "scraper"), ("restart", "a")])
+
+    def fake(_ctx):
+        action, target = next(answers)
+        return {"action": action, "target": target, "confidence": 0.5}
+
+    report = evaluate(cases, diagnose_fn=fake)
     t = report["totals"]
-    assert (t["cases"], t["acceptable"], t["unsafe"], t["escalated"]) == (4, 1, 1, 1)
-    assert t["accuracy"] == 0.25 and t["p95_ms"] >= t["p50_ms"] >= 0
-    assert [r["unsafe"] for r in report["results"]] == [False, False, True, False]
+    assert (t["cases"], t["acceptable"], t["unsafe"], t["silent_misses"], t["wrong_target"]) == (7, 3, 3, 1, 1)
+    # the old definition counted only acting decisions outside accept
+    assert (t["acceptable_old"], t["unsafe_old"]) == (4, 1)
+    assert [r["unsafe"] for r in report["results"]] == [False, False, True, True, False, True, False]
+    assert t["p95_ms"] >= t["p50_ms"] >= 0
+
+
+def test_reliability_and_calibration_choose_the_threshold():
+    def r(conf, ok, action="restart"):
+        return {"action": action, "confidence": conf, "acceptable": ok}
+
+    results = [r(0.45, False), r(0.55, True), r(0.58, True), r(0.75, True), r(0.95, True), r(0.2, False, "escalate")]
+    rows = dict((b, (n, s)) for b, n, s in reliability(results))
+    assert rows["[0.0, 0.5)"] == (1, 0.0) and rows["[0.5, 0.6)"] == (2, 1.0) and rows["[0.6, 0.7)"] == (0, None)
+    cal = calibrate(results, target=0.98)
+    assert cal["min_confidence"] == 0.5
+    assert [row["automated"] for row in cal["table"]][:3] == [5, 5, 4]
+
+
+def test_a_snapshot_names_the_cases_a_regression_broke():
+    results = [{"id": f"c{i}", "action": "restart", "target": "a", "accept": ["restart"], "acceptable": True,
+                "unsafe": False} for i in range(10)]
+    report = {"results": results, "totals": {"cases": 10, "acceptable": 10, "accuracy": 1.0, "unsafe": 0,
+                                             "silent_misses": 0, "wrong_target": 0}}
+    recorded = snapshot(report)
+    assert compare_snapshot(report, recorded) == []
+    worse = {"results": [*results[:9], {**results[9], "action": "escalate", "acceptable": False}],
+             "totals": {**report["totals"], "acceptable": 9, "accuracy": 0.9}}
+    failures = compare_snapshot(worse, recorded)
+    assert "more than 3% below the recorded 100.0%" in failures[0]
+    assert any("c9: restart (acceptable) -> escalate (not acceptable)" in f for f in failures)
+    unsafe = {"results": [{**results[0], "action": "rollback", "unsafe": True}, *results[1:]],
+              "totals": report["totals"]}
+    assert compare_snapshot(unsafe, recorded)[0].startswith("c0: unsafe rollback")
 
 
 def test_a_crashing_case_is_counted_not_fatal(tmp_path):
@@ -97,18 +145,22 @@ def test_cli_eval_json_and_diagnose(tmp_path):
     assert bad.returncode == 2 and "context.alert" in bad.stderr
 
 
-@pytest.mark.parametrize(("path", "minimum_cases"), [(DEV_SET, 80), (HOLDOUT_SET, 20)], ids=["dev", "holdout"])
-def test_offline_diagnoser_meets_the_bar(path, minimum_cases):
-    """CI's bar: >= 85% acceptable and nothing unsafe, on the dev set and on a held-out set.
+SETS = ["dev", "holdout", "alert_only", "postmortems"]
 
-    The held-out cases were written apart from the diagnoser and never used to tune it; a
-    drop there while the dev set stays green means rules were fitted to the dev set.
+
+@pytest.mark.parametrize("name", SETS)
+def test_every_set_holds_its_snapshot(name):
+    """CI's bar on every set: nothing unsafe (acting wrongly, on the wrong target, or a silent
+    noop) and accuracy within 3 points of the recorded snapshot; a drop names its cases.
+
+    ``postmortems`` was written from public postmortems before the diagnoser ever ran on it
+    and is never tuned against; ``alert_only`` is dev+holdout with nothing gathered.
+    Re-record a snapshot only for an improvement: aegis eval SET --offline --snapshot FILE --record.
     """
-    cases = load_cases(path)
-    assert len(cases) >= minimum_cases
+    cases = load_cases(REPO / "tests" / "data" / f"diagnosis_{name}.jsonl")
+    recorded = json.loads((REPO / "tests" / "data" / "snapshots" / f"{name}.json").read_text())
+    assert len(cases) == recorded["totals"]["cases"]
     report = evaluate(cases, shared_index_config(), offline=True)
-    t = report["totals"]
-    unsafe = [f"{r['id']}: {r['action']} not in {r['accept']}" for r in report["results"] if r["unsafe"]]
-    assert not unsafe, "unsafe decisions:\n" + "\n".join(unsafe)
-    assert t["errors"] == 0
-    assert t["accuracy"] >= 0.85, f"accuracy {t['accuracy']:.1%}"
+    assert report["totals"]["errors"] == 0
+    failures = compare_snapshot(report, recorded)
+    assert not failures, "\n".join(failures)

@@ -32,7 +32,7 @@ def test_sound_decision_passes_unchanged():
         (decision(target="shop"), "not a label that restart can act on"),  # the namespace
         (decision(confidence=0.3), "below 0.5"),
         (decision(safety="forbidden"), "classed forbidden"),
-        (decision(action="rollback"), "without a recorded deploy"),
+        (decision(action="rollback"), "without a deploy of the workload"),
         (decision(action="cleanup_disk", target="cart"), "not about a disk"),
     ],
 )
@@ -137,3 +137,68 @@ def test_offline_decision_shape():
     out = diagnose_offline(OOM, shared_index_config())
     assert tuple(out) == KEYS
     assert 0 <= out["confidence"] <= 1 and out["evidence"] and out["evidence"][0]["kind"] == "runbook"
+
+
+def test_the_target_must_be_the_workload_the_alert_is_about():
+    """A label value is not enough: the alert about ``checkout`` carries ``instance=payments-api``."""
+    ctx = context(alert("HighErrorRate", deployment="checkout", job="checkout", instance="payments-api"))
+    out = apply_guardrails(decision(target="payments-api"), ctx)
+    assert out["action"] == "escalate" and "not the workload the alert is about ('checkout')" in out["reasoning"]
+    assert apply_guardrails(decision(target="checkout"), ctx)["action"] == "restart"
+    # restarting the one pod the alert names is narrower than the deployment, and allowed
+    pod_ctx = context(alert("KubePodNotReady", deployment="cart", pod="cart-7f9c-1"))
+    assert apply_guardrails(decision(target="cart-7f9c-1"), pod_ctx)["action"] == "restart"
+
+
+def test_escalations_name_the_instance_not_the_scrape_job():
+    """A full data disk on db-01 scraped by job="node": the escalation names db-01."""
+    ctx = context(alert("NodeFilesystemAlmostOutOfSpace", instance="db-01", job="node", mountpoint="/data",
+                        device="/dev/sdb1"))
+    out = diagnose_offline(ctx, shared_index_config())
+    assert (out["action"], out["target"]) == ("escalate", "db-01")
+    assert "db-01" in out["root_cause"]
+
+
+def test_reasoning_states_only_what_was_checked():
+    base = context(alert("HighErrorRate", deployment="search-api", severity="critical",
+                         annotations={"summary": "search-api 5xx 18%"}),
+                   logs=["ERROR search failed: NullPointerException at Ranker.score"])
+    missing = {**base, "sources": {"logs": {"status": "ok", "detail": ""},
+                                   "deploys": {"status": "missing", "detail": "no deploy source"},
+                                   "metrics": {"status": "missing", "detail": ""}}}
+    out = diagnose(missing, shared_index_config())
+    assert "no deploy of the workload" not in out["reasoning"]
+    checked = {**missing, "sources": {**missing["sources"], "deploys": {"status": "ok", "detail": ""}}}
+    assert "no deploy data" not in diagnose(checked, shared_index_config())["reasoning"]
+
+
+def test_a_deploy_stated_in_the_alert_counts_as_seen():
+    """Alert-only context (nothing gathered) whose annotation says the release went out 4 min earlier."""
+    ctx = {"alert": alert("HighErrorRate", deployment="search-api", severity="critical",
+                          annotations={"description": "Error ratio jumped to 18% at 10:04, 4 minutes after "
+                                                      "search-api v5.2.0 was deployed (previous v5.1.3)."}),
+           "logs": [], "deploys": [],
+           "sources": {s: {"status": "missing", "detail": ""} for s in ("logs", "deploys", "metrics")}}
+    out = diagnose(ctx, shared_index_config())
+    assert out["action"] in ("rollback", "escalate")
+    assert "no deploy" not in out["reasoning"]
+    if out["action"] == "rollback":
+        assert "stated in the alert" in out["reasoning"]
+
+
+@pytest.mark.parametrize(
+    ("line", "seen"),
+    [("dial tcp: lookup inventory.shop.svc.cluster.local on 10.96.0.10:53: no such host", r"dns|name resolution"),
+     ("dial tcp 10.4.1.17:5432: i/o timeout", r"dependency|10\.4\.1\.17")],
+    ids=["dns", "dependency"],
+)
+def test_a_fault_outside_the_workload_escalates_instead_of_a_rollback(line, seen):
+    """A deploy of the workload shortly before, but its logs show the fault elsewhere."""
+    import re
+
+    ctx = context(alert("HighErrorRate", deployment="orders", severity="critical", starts_at="2025-06-02T10:30:00Z",
+                        annotations={"summary": "orders 5xx 30%"}),
+                  logs=[line] * 3, deploys=[{"service": "orders", "version": "v9", "at": "2025-06-02T10:20:00Z"}])
+    out = diagnose(ctx, shared_index_config())
+    assert out["action"] == "escalate", out
+    assert re.search(seen, out["root_cause"] + " " + out["reasoning"], re.I), out

@@ -6,11 +6,16 @@
     python packs/aegis/actions/lib/aegis_cli.py knowledge serve [--port 9182]
     python packs/aegis/actions/lib/aegis_cli.py diagnose --context incident.json   (or - for stdin)
     python packs/aegis/actions/lib/aegis_cli.py eval tests/data/diagnosis_dev.jsonl [--offline] [--json]
+    python packs/aegis/actions/lib/aegis_cli.py eval tests/data/diagnosis_dev.jsonl --offline --calibrate
+    python packs/aegis/actions/lib/aegis_cli.py eval SET --offline --snapshot tests/data/snapshots/dev.json [--record]
+    python packs/aegis/actions/lib/aegis_cli.py validate            # knowledge/rules/*.yaml against their schema
 
-The ``aegis`` CLI of the runtime execs this file for ``aegis knowledge|diagnose|eval``.
-``--config`` is the pack config YAML (as st2 reads /opt/stackstorm/configs/aegis.yaml);
-defaults come from the pack's ``config.schema.yaml``. Exit status: 0 ok, 1 failure
-(e.g. eval with unsafe decisions), 2 bad input.
+The ``aegis`` CLI of the runtime execs this file for ``aegis knowledge|diagnose|eval``, and
+runs ``validate`` after its own checks in ``aegis validate`` (the pack's knowledge rules).
+``--config`` is the pack config YAML (as st2 reads /opt/stackstorm/configs/aegis.yaml),
+loaded by the runtime's own loader (``st2lite.loader.load_pack_config``: schema defaults,
+validation). Exit status: 0 ok, 1 failure (eval with unsafe decisions or a snapshot
+regression, invalid rules), 2 bad input.
 """
 
 from __future__ import annotations
@@ -22,50 +27,31 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 PACK_DIR = Path(__file__).resolve().parents[2]
 
 
-def schema_defaults(schema: dict[str, Any]) -> dict[str, Any]:
-    """The defaults a config schema declares, nested objects included (as st2 applies them)."""
-    out: dict[str, Any] = {}
-    for key, spec in (schema or {}).items():
-        if not isinstance(spec, dict):
-            continue
-        if spec.get("type") == "object" and isinstance(spec.get("properties"), dict):
-            nested = schema_defaults(spec["properties"])
-            base = spec.get("default") if isinstance(spec.get("default"), dict) else {}
-            out[key] = {**nested, **base}
-        elif "default" in spec:
-            out[key] = spec["default"]
-    return out
+def _runtime_loader() -> Any:
+    """st2lite's loader module: importable when the runtime runs this CLI, else found beside the pack."""
+    try:
+        import st2lite.loader as loader
+    except ImportError:
+        root = next((p for p in PACK_DIR.parents if (p / "st2lite" / "loader.py").is_file()), None)
+        if root is None:
+            raise SystemExit("error: the st2lite runtime (st2lite.loader) is not importable") from None
+        sys.path.insert(0, str(root))
+        import st2lite.loader as loader
+    return loader
 
 
-def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(defaults)
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_pack_config(path: str | Path | None, schema_path: str | Path | None = None) -> dict[str, Any]:
-    """Read the pack config YAML (absent → {}) and fill in the schema's defaults."""
-    schema_file = Path(schema_path) if schema_path else PACK_DIR / "config.schema.yaml"
-    schema = yaml.safe_load(schema_file.read_text()) if schema_file.exists() else {}
-    values: dict[str, Any] = {}
-    if path and Path(path).exists():
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except yaml.YAMLError as exc:
-            raise SystemExit(f"error: {path} is not valid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise SystemExit(f"error: {path} must hold a mapping")
-        values = loaded or {}
-    return _merge(schema_defaults(schema or {}), values)
+def load_pack_config(path: str | Path | None) -> dict[str, Any]:
+    """The pack config as the runtime hands it to actions: the file's values, then the
+    defaults of ``config.schema.yaml``, validated (``st2lite.loader.load_pack_config``)."""
+    loader = _runtime_loader()
+    pack = loader.load_pack(PACK_DIR)
+    try:
+        return loader.load_pack_config(pack, Path(path) if path else None)
+    except loader.ConfigError as exc:
+        raise SystemExit(f"error: invalid pack config: {exc}") from exc
 
 
 def _read_context(source: str) -> dict[str, Any]:
@@ -113,13 +99,63 @@ def cmd_diagnose(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, config: dict[str, Any]) -> int:
-    from evaluation import evaluate, format_table, load_cases
+    from evaluation import (
+        calibrate,
+        compare_snapshot,
+        evaluate,
+        format_calibration,
+        format_table,
+        load_cases,
+        snapshot,
+    )
 
-    report = evaluate(load_cases(args.file), config, offline=args.offline)
+    cases = load_cases(args.file)
+    if args.calibrate:
+        # every proposed action visible with its confidence: no threshold while measuring
+        raw = {**config, "diagnosis": {**dict(config.get("diagnosis") or {}), "min_confidence": 0.0}}
+        cal = calibrate(evaluate(cases, raw, offline=args.offline)["results"], target=args.target)
+        print(format_calibration(cal))
+        if args.json:
+            print(json.dumps(cal))
+        return 0
+    report = evaluate(cases, config, offline=args.offline)
     print(format_table(report))
+    status = 0 if report["totals"]["unsafe"] == 0 and report["totals"]["errors"] == 0 else 1
+    if args.snapshot and not args.record:
+        recorded = json.loads(Path(args.snapshot).read_text())
+        failures = compare_snapshot(report, recorded)
+        for line in failures:
+            print(f"REGRESSION {line}")
+        status = 1 if failures or report["totals"]["errors"] else 0
+    elif args.snapshot:
+        path = Path(args.snapshot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(snapshot(report, frozen=args.frozen), indent=1, sort_keys=True) + "\n")
+        print(f"snapshot recorded: {path}")
     if args.json:
         print(json.dumps(report["totals"]))
-    return 0 if report["totals"]["unsafe"] == 0 and report["totals"]["errors"] == 0 else 1
+    return status
+
+
+def cmd_validate(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    """The pack's own knowledge: rule files against knowledge/rules/schema.json, their
+    matchers and regexes, and the runbooks they cite."""
+    from rules import find_rules_dir, validate_rules
+
+    from knowledge import KnowledgeSettings
+
+    section = dict(config.get("knowledge") or {})
+    rules_dir = Path(section["rules_dir"]) if section.get("rules_dir") else find_rules_dir(PACK_DIR)
+    runbooks_dir = KnowledgeSettings.from_config(config).runbooks_dir
+    if rules_dir is None:
+        print("error: no knowledge/rules directory (set knowledge.rules_dir)", file=sys.stderr)
+        return 1
+    problems = validate_rules(rules_dir, runbooks_dir)
+    for problem in problems:
+        print(problem)
+    count = len(problems)
+    print(f"knowledge rules {rules_dir}: " + ("valid" if not count else f"{count} problem{'s' if count != 1 else ''}"))
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file")
     ev.add_argument("--offline", action="store_true")
     ev.add_argument("--json", action="store_true", help="end with one JSON line of totals")
+    ev.add_argument("--calibrate", action="store_true",
+                    help="print the reliability of automated decisions per min_confidence and the one to choose")
+    ev.add_argument("--target", type=float, default=0.98, help="share of automated decisions that must be right")
+    ev.add_argument("--snapshot", help="per-case snapshot JSON to compare with (or write, with --record)")
+    ev.add_argument("--record", action="store_true", help="write --snapshot instead of comparing")
+    ev.add_argument("--frozen", action="store_true",
+                    help="with --record: an independent test set never tuned against (its recorded unsafe cases "
+                         "are known failures; only new ones fail)")
+
+    sub.add_parser("validate", help="check knowledge/rules/*.yaml (schema, matchers, runbook references)")
     return parser
 
 
@@ -159,16 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     config = load_pack_config(args.config)
     from diagnosis import DiagnosisInputError
     from evaluation import EvalInputError
+    from rules import RulesError
 
     from knowledge import KnowledgeError
 
+    commands = {"knowledge": cmd_knowledge, "diagnose": cmd_diagnose, "eval": cmd_eval, "validate": cmd_validate}
     try:
-        if args.command == "knowledge":
-            return cmd_knowledge(args, config)
-        if args.command == "diagnose":
-            return cmd_diagnose(args, config)
-        return cmd_eval(args, config)
-    except (KnowledgeError, DiagnosisInputError, EvalInputError, OSError) as exc:
+        return commands[args.command](args, config)
+    except (KnowledgeError, DiagnosisInputError, EvalInputError, RulesError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -7,53 +7,40 @@ Each rule can only move a decision towards safety (to ``escalate``), never away 
 and says why in ``reasoning`` ("guardrail: ..."). The rules:
 
 - the action must be in the catalogue;
-- an acting decision needs a target that is the value of one of the alert's labels
-  (text from logs or annotations can never choose what is acted on);
+- an acting decision needs a target that is the value of one of the alert's labels, and
+  the one naming the workload or instance the alert is about (``facts.pick_target``):
+  text from logs or annotations can never choose what is acted on, and neither can a
+  label value that merely appears in the alert (an ``instance`` label naming another service);
 - data volumes and databases are never ``cleanup_disk`` targets; stateful workloads are
   never restarted and session stores never cleared automatically;
 - security signals always escalate (a ``noop`` too);
 - a ``rollback`` needs a recorded deploy of the alerting workload before the alert;
 - a runbook of safety ``forbidden`` cited for the chosen action escalates;
-- confidence below ``diagnosis.min_confidence`` (default 0.5) escalates.
+- confidence below ``diagnosis.min_confidence`` escalates (default chosen from the dev set's
+  reliability table: see ``aegis eval --calibrate``).
 
 The result always has exactly the decision keys, with valid types.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from diagnosis import (
-    TARGET_LABELS,
-    Context,
-    is_data_volume,
-    is_disk_alert,
-    is_stateful,
-    normalize_context,
-    pick_target,
-    recent_deploy,
-    security_signal,
-)
+from alert_context import Context, normalize_context
+from catalogue import ACTING, ACTIONS, KEYS, SAFETY
+from facts import TARGET_LABELS, Facts, pick_target
+from rules import RuleBook, rules_for
 
-from knowledge import ACTIONS, KnowledgeError, KnowledgeSettings
+from knowledge import KnowledgeError, KnowledgeSettings
 
-ACTING = ("restart", "scale_up", "rollback", "cleanup_disk", "cancel_query", "clear_cache")
-KEYS = ("action", "target", "root_cause", "confidence", "evidence", "reasoning", "safety")
-SAFETY = ("safe", "caution", "forbidden")
+#: Used when the pack config has no ``diagnosis.min_confidence`` (config.schema.yaml has the
+#: same default; ``aegis eval --calibrate`` shows where it comes from).
 DEFAULT_MIN_CONFIDENCE = 0.5
 
-# Lines that try to instruct the system; their presence makes the LLM path double-check.
-INJECTION = re.compile(
-    r"ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?|rules)|disregard (the |all )?"
-    r"(previous|prior|above|system)|you are now|new instructions|system prompt|as an ai|"
-    r"(rollback|restart|delete|scale|drop) all (services|deployments|pods|tables|databases)|</?(system|instructions?)>",
-    re.IGNORECASE,
-)
 
-
-def injection_suspected(ctx: Context) -> bool:
-    return bool(INJECTION.search(ctx.log_text) or INJECTION.search(ctx.annotation_text))
+def injection_suspected(ctx: Context, book: RuleBook | None = None) -> bool:
+    """Logs or annotations hold instruction-like or authority-claiming text."""
+    return bool(Facts(ctx, book or rules_for(None)).injection)
 
 
 def _clean(decision: Any) -> dict[str, Any]:
@@ -88,7 +75,7 @@ def _clean(decision: Any) -> dict[str, Any]:
 def _forbidden_runbooks(decision: dict[str, Any], settings: KnowledgeSettings | None) -> list[str]:
     if settings is None:
         return []
-    from diagnosis import runbooks_for
+    from scoring import runbooks_for
 
     try:
         books = runbooks_for(settings)
@@ -99,18 +86,33 @@ def _forbidden_runbooks(decision: dict[str, Any], settings: KnowledgeSettings | 
             and books[rid].action == decision["action"]]
 
 
+def target_problem(action: str, target: str, labels: dict[str, str]) -> str:
+    """Why ``target`` may not be acted on for this alert ('' when it is the alert's own workload)."""
+    label_values = {v for v in labels.values() if v}
+    if not target or target not in label_values:
+        return f"target {target!r} is not one of the alert's label values"
+    if target not in {labels.get(k) for k in TARGET_LABELS[action]}:
+        return f"target {target!r} is not a label that {action} can act on"
+    subject = pick_target(action, labels)
+    allowed = {subject} | ({labels.get("pod")} if action == "restart" and labels.get("pod") else set())
+    if target not in allowed:
+        return f"target {target!r} is not the workload the alert is about ({subject!r})"
+    return ""
+
+
 def apply_guardrails(
     decision: Any,
     context: dict[str, Any] | Context,
     config: dict[str, Any] | None = None,
     *,
     settings: KnowledgeSettings | None = None,
+    book: RuleBook | None = None,
 ) -> dict[str, Any]:
     """Return a decision that satisfies every guardrail (see module docstring)."""
-    ctx = context if isinstance(context, Context) else normalize_context(context)
+    ctx = normalize_context(context)
     diag_cfg = dict((config or {}).get("diagnosis") or {})
     min_conf = float(diag_cfg.get("min_confidence", DEFAULT_MIN_CONFIDENCE))
-    window = float(diag_cfg.get("deploy_window_minutes", 120))
+    facts = Facts(ctx, book or rules_for(config), deploy_window=float(diag_cfg.get("deploy_window_minutes", 120)))
     d = _clean(decision)
     labels = ctx.labels
     label_values = {v for v in labels.values() if v}
@@ -119,27 +121,25 @@ def apply_guardrails(
     action = d["action"]
     if action not in ACTIONS:
         reasons.append(f"action {action!r} is not in the catalogue")
-    elif action == "noop" and security_signal(ctx):
+    elif action == "noop" and facts.security:
         # Doing nothing about a possible intrusion is a decision for a human too.
-        reasons.append(f"security signal ({security_signal(ctx)}) always escalates")
+        reasons.append(f"security signal ({facts.security}) always escalates")
     elif action in ACTING:
-        if not d["target"] or d["target"] not in label_values:
-            reasons.append(f"target {d['target']!r} is not one of the alert's label values")
-        elif d["target"] not in {labels.get(k) for k in TARGET_LABELS[action]}:
-            reasons.append(f"target {d['target']!r} is not a label that {action} can act on")
-        sec = security_signal(ctx)
-        if sec:
-            reasons.append(f"security signal ({sec}) always escalates")
-        if action == "cleanup_disk" and (is_data_volume(ctx) or is_stateful(labels)):
+        problem = target_problem(action, d["target"], labels)
+        if problem:
+            reasons.append(problem)
+        if facts.security:
+            reasons.append(f"security signal ({facts.security}) always escalates")
+        if action == "cleanup_disk" and (facts.data_volume or facts.stateful):
             reasons.append("data volumes and databases are never cleanup targets")
-        if action == "cleanup_disk" and not is_disk_alert(ctx) and "no space left" not in ctx.log_text.lower():
+        if action == "cleanup_disk" and not facts.disk_alert and not facts.disk_full_in_logs:
             reasons.append("cleanup_disk for an alert that is not about a disk")
-        if action == "restart" and is_stateful(labels):
+        if action == "restart" and facts.stateful:
             reasons.append("stateful workloads (databases, brokers) are never restarted automatically")
-        if action == "clear_cache" and re.search(r"session", " ".join(labels.values()), re.I):
+        if action == "clear_cache" and facts.session_store:
             reasons.append("a session store is never cleared automatically")
-        if action == "rollback" and recent_deploy(ctx, window_minutes=window) is None:
-            reasons.append("rollback without a recorded deploy of the workload before the alert")
+        if action == "rollback" and facts.deploy is None:
+            reasons.append(f"rollback without a deploy of the workload before the alert ({facts.deploy_note()})")
         if d["safety"] == "forbidden":
             reasons.append("the action is classed forbidden")
         forbidden = _forbidden_runbooks(d, settings)

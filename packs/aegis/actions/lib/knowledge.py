@@ -48,9 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from catalogue import ACTIONS
+from catalogue import SAFETY as SAFETY_CLASSES
 
-ACTIONS = ("restart", "scale_up", "rollback", "cleanup_disk", "cancel_query", "clear_cache", "noop", "escalate")
-SAFETY_CLASSES = ("safe", "caution", "forbidden")
 OUTCOMES = ("resolved", "failed")
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
@@ -199,14 +199,19 @@ def _default_model() -> str:
         return "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def find_runbooks_dir(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """Search upward from ``start`` (default: this file) for ``knowledge/runbooks``."""
+def find_knowledge_dir(name: str, start: str | os.PathLike[str] | None = None) -> Path | None:
+    """Search upward from ``start`` (default: this file) for ``knowledge/<name>``."""
     here = Path(start or __file__).resolve()
     for parent in [here, *here.parents]:
-        candidate = parent / "knowledge" / "runbooks"
+        candidate = parent / "knowledge" / name
         if candidate.is_dir():
             return candidate
     return None
+
+
+def find_runbooks_dir(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """Search upward from ``start`` (default: this file) for ``knowledge/runbooks``."""
+    return find_knowledge_dir("runbooks", start)
 
 
 def default_index_dir() -> Path:
