@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .auth import AuthStore
-from .http import Server
+from .http import Server, handler_class
 from .v1 import Api
 
-__all__ = ["ApiServers", "AuthStore", "start_api"]
+__all__ = ["ApiServers", "AuthStore", "handler_classes", "listen_addresses", "start_api"]
 
 
 def _listen(variable: str, default: str) -> tuple[str, int]:
@@ -35,6 +35,17 @@ def _listen(variable: str, default: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"{variable}={value!r}: expected HOST:PORT")
     return host, int(port)
+
+
+def listen_addresses() -> tuple[tuple[str, int], tuple[str, int]]:
+    """Where the API and the auth service listen (``AEGIS_ST2_API_LISTEN``, ``AEGIS_ST2_AUTH_LISTEN``)."""
+    return _listen("AEGIS_ST2_API_LISTEN", "127.0.0.1:9101"), _listen("AEGIS_ST2_AUTH_LISTEN", "127.0.0.1:9100")
+
+
+def handler_classes(runtime: Any, home: Any, auth_store: AuthStore | None = None) -> tuple[type, type]:
+    """Request handler classes for the API and the auth service, for a server the caller binds."""
+    app = Api(runtime, auth_store or AuthStore(home))
+    return handler_class(app.api_router(), app.authenticate), handler_class(app.auth_router(), None)
 
 
 @dataclass
@@ -50,9 +61,8 @@ class ApiServers:
 def start_api(runtime: Any, home: Any, auth_store: AuthStore | None = None,
               api_listen: tuple[str, int] | None = None, auth_listen: tuple[str, int] | None = None) -> ApiServers:
     """Serve the API and the auth service for ``runtime``; users and keys live under ``home``."""
-    auth = auth_store or AuthStore(home)
-    app = Api(runtime, auth)
-    api = Server(app.api_router(), *(api_listen or _listen("AEGIS_ST2_API_LISTEN", "127.0.0.1:9101")),
-                 authenticate=app.authenticate)
-    auth_server = Server(app.auth_router(), *(auth_listen or _listen("AEGIS_ST2_AUTH_LISTEN", "127.0.0.1:9100")))
+    api_handler, auth_handler = handler_classes(runtime, home, auth_store)
+    default_api, default_auth = listen_addresses()
+    api = Server(api_handler, *(api_listen or default_api))
+    auth_server = Server(auth_handler, *(auth_listen or default_auth))
     return ApiServers(api=api.start(), auth=auth_server.start())

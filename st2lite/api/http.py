@@ -2,7 +2,7 @@
 
     router = Router()
     router.add("GET", r"/v1/actions/(?P<ref>[^/]+)", get_action)      # handler(request, ref=...) -> Response
-    server = serve(router, "127.0.0.1", 9101, authenticate=auth_fn)     # started in a daemon thread
+    server = Server(handler_class(router, authenticate=auth_fn), "127.0.0.1", 9101).start()
 
 Handlers raise :class:`ApiError` for st2-style errors (``{"faultstring": ...}``); anything
 else becomes a 500 with a one-line message (the traceback goes to the log, never to the
@@ -87,7 +87,8 @@ class Router:
         return None
 
 
-def _handler_class(router: Router, authenticate: Callable[[Request], str | None] | None) -> type[BaseHTTPRequestHandler]:
+def handler_class(router: Router, authenticate: Callable[[Request], str | None] | None) -> type[BaseHTTPRequestHandler]:
+    """A request handler serving ``router``; ``authenticate`` (if any) runs before every route."""
     class Handler(BaseHTTPRequestHandler):
         server_version = "st2lite"
         protocol_version = "HTTP/1.1"
@@ -142,12 +143,13 @@ def _handler_class(router: Router, authenticate: Callable[[Request], str | None]
 class Server:
     """A threaded HTTP server in a daemon thread; ``url`` is where it listens."""
 
-    def __init__(self, router: Router, host: str, port: int, authenticate: Callable[[Request], str | None] | None = None) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), _handler_class(router, authenticate))
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str, port: int) -> None:
+        self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"http-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"http-{self.port}", daemon=True)  # fmt: skip
 
     def start(self) -> Server:
         self._thread.start()
