@@ -113,10 +113,10 @@ class ExecutionControl:
             raise ControlError(f"Action cannot be canceled. State = {status}.", 200)
         for child in self.runtime.records.list_executions(parent=ex_id, limit=10_000, newest_first=False):
             if child["status"] == rec.PENDING:  # an unanswered inquiry goes with its workflow
-                self.runtime.records.update_execution(child["id"], status=rec.CANCELED)
+                self.runtime.records.transition_execution(child["id"], rec.PENDING, rec.CANCELED)
         if record["runner"] == INQUIRER and status == rec.PENDING:
-            self.runtime.records.update_execution(ex_id, status=rec.CANCELED)
-            self._deliver_to_parent(record, rec.CANCELED, record["result"])
+            if self.runtime.records.transition_execution(ex_id, rec.PENDING, rec.CANCELED):
+                self._deliver_to_parent(record, rec.CANCELED, record["result"])
             return rec.CANCELED
         if record["runner"] not in WORKFLOW_RUNNERS:
             raise ControlError(f'st2lite cannot cancel a running "{record["runner"]}" action (only workflows and inquiries).')
@@ -232,7 +232,9 @@ class Inquiries:
         if errors:
             raise ControlError(f'Response for inquiry "{inquiry_id}" did not pass schema validation: {"; ".join(errors)}')
         result = {**question, "response": response}
-        self.runtime.records.update_execution(inquiry_id, status=rec.SUCCEEDED, result=result)
+        if not self.runtime.records.transition_execution(inquiry_id, rec.PENDING, rec.SUCCEEDED, result):
+            self.get(inquiry_id)  # timed out or answered meanwhile: say which
+            raise ControlError(f'Inquiry "{inquiry_id}" has already been responded to.')
         LOG.info("inquiry %s answered by %s", inquiry_id, user)
         self.runtime.control._deliver_to_parent(record, rec.SUCCEEDED, result)
         return {"id": inquiry_id, "response": response}
@@ -247,8 +249,9 @@ class Inquiries:
                 continue
             minutes = int((now - _epoch(record["start_timestamp"])) / 60)
             if minutes > ttl:
-                LOG.info("TTL expired for inquiry %s; marking it timed out", record["id"])
-                self.runtime.records.update_execution(record["id"], status=rec.TIMEOUT)
+                if not self.runtime.records.transition_execution(record["id"], rec.PENDING, rec.TIMEOUT):
+                    continue  # answered meanwhile
+                LOG.info("TTL expired for inquiry %s; marked it timed out", record["id"])
                 self.runtime.control._deliver_to_parent(record, rec.TIMEOUT, record["result"])
                 expired.append(record["id"])
         return expired

@@ -87,7 +87,7 @@ def test_run_and_the_execution_history(st2env: Env) -> None:
     assert [e["action"]["ref"] for e in executions] == ["apitest.add"]
     ex_id = executions[0]["id"]
     assert executions[0]["status"] == "succeeded" and executions[0]["context"]["user"] == "alice"
-    table = st2env.ok("execution", "list", "--status", "succeeded", "--attr", "id", "status", "action.ref")
+    table = st2env.ok("execution", "list", "--status", "succeeded", "-a", "id", "status", "action.ref")
     assert ex_id in table and "apitest.add" in table and "succeeded" in table
     assert st2env.json("execution", "list", "--status", "failed") == []
     detail = st2env.json("execution", "get", ex_id)
@@ -114,7 +114,8 @@ def test_run_and_the_execution_history(st2env: Env) -> None:
 
 def test_actions_rules_packs_trigger_instances(st2env: Env) -> None:
     actions = st2env.json("action", "list", "--pack", "apitest")
-    assert {a["ref"] for a in actions} == {"apitest.add", "apitest.wait_for_key", "apitest.approval", "apitest.gated"}
+    assert {a["ref"] for a in actions} == {"apitest.add", "apitest.wait_for_key", "apitest.approval", "apitest.gated",
+                                           "apitest.nested_approval"}
     assert "First addend." in st2env.ok("action", "get", "apitest.add")
     assert st2env.json("action", "get", "core.ask")["runner_type"] == "inquirer"
     rules = st2env.json("rule", "list")

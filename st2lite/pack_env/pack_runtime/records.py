@@ -276,6 +276,21 @@ class Records:
         if sets:
             self._conn().execute(f"UPDATE executions SET {', '.join(sets)} WHERE id=?", [*args, ex_id])
 
+    def transition_execution(self, ex_id: str, expected: str, status: str, result: Any = None) -> bool:
+        """Set ``status`` (and ``result``) only if the execution is still ``expected``; True if it was.
+
+        Two deciders racing (an inquiry answered as its ttl expires) cannot both win.
+        """
+        sets, args = ["status=?"], [status]
+        if status in COMPLETED_STATUSES:
+            sets.append("end_timestamp=?")
+            args.append(utc_now())
+        if result is not None:
+            sets.append("result=?")
+            args.append(_dumps(result))
+        cur = self._conn().execute(f"UPDATE executions SET {', '.join(sets)} WHERE id=? AND status=?", [*args, ex_id, expected])
+        return cur.rowcount == 1
+
     def get_execution(self, ex_id: str) -> dict[str, Any] | None:
         cur = self._conn().execute("SELECT * FROM executions WHERE id=?", (ex_id,))
         row = cur.fetchone()
