@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 INQUIRER = "inquirer"
+INQUIRY_TRIGGER = "core.st2.generic.inquiry"  # st2's trigger for a new inquiry
 WORKFLOW_RUNNERS = ("orquesta",)
 CANCELABLE = (rec.REQUESTED, rec.SCHEDULED, rec.DELAYED, rec.RUNNING, rec.PENDING, rec.PAUSING, rec.PAUSED, rec.RESUMING)
 
@@ -200,9 +201,13 @@ class Inquiries:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @staticmethod
-    def ask(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The inquirer runner: the execution waits (``pending``) with the question as its result."""
+    def ask(self, ex_id: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The inquirer runner: the execution waits (``pending``) with the question as its result.
+
+        As st2's, it dispatches ``core.st2.generic.inquiry`` (``{"id", "route"}``) so that
+        a rule can tell the people who should answer (ChatOps, a pager).
+        """
+        self.runtime.dispatch_trigger(INQUIRY_TRIGGER, {"id": ex_id, "route": params.get("route") or ""})
         return rec.PENDING, {key: params.get(key) for key in ("schema", "roles", "users", "route", "ttl")}
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -566,7 +566,7 @@ class Runtime:
         if runner == "orquesta":
             return self._run_workflow(ex_id, action, params)
         if runner == "inquirer":
-            return self.inquiries.ask(params)
+            return self.inquiries.ask(ex_id, params)
         return rec.FAILED, {"error": f"runner {runner!r} is not supported by st2lite (supported: {', '.join(SUPPORTED_RUNNERS)})"}
 
     def _run_workflow(self, ex_id: str, action: ActionMeta, params: dict[str, Any]) -> tuple[str, Any]:
@@ -580,8 +580,10 @@ class Runtime:
 
     def workflow_host(self, ex_id: str, action: ActionMeta, state: dict[str, Any] | None = None) -> WorkflowHost:
         """A host for workflow execution ``ex_id``, continuing ``state`` when given."""
+        record = self.records.get_execution(ex_id) or {}
+        user = (record.get("context") or {}).get("user") or DEFAULT_USER  # who started it (st2 API: the caller)
         st2_context = {
-            "action_execution_id": ex_id, "workflow_execution_id": ex_id, "user": DEFAULT_USER, "api_user": None,
+            "action_execution_id": ex_id, "workflow_execution_id": ex_id, "user": user, "api_user": None,
             "pack": action.pack, "action": action.ref, "runner": action.runner_type, "api_url": None, "source_channel": None,
         }  # fmt: skip
         return WorkflowHost(
@@ -601,6 +603,12 @@ class Runtime:
             event = self._done.pop(ex_id, None)
         if event:
             event.set()
+
+    def dispatch_trigger(self, trigger: str, payload: dict[str, Any]) -> str:
+        """Record a trigger instance (as a sensor's dispatch does) and have the rules engine process it."""
+        ti_id = self.records.record_trigger_instance(trigger, payload)
+        self._trigger_queue.put(ti_id)
+        return ti_id
 
     def is_tracked(self, ex_id: str) -> bool:
         with self._done_lock:

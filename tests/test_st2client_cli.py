@@ -119,10 +119,11 @@ def test_actions_rules_packs_trigger_instances(st2env: Env) -> None:
     assert "First addend." in st2env.ok("action", "get", "apitest.add")
     assert st2env.json("action", "get", "core.ask")["runner_type"] == "inquirer"
     rules = st2env.json("rule", "list")
-    assert [r["ref"] for r in rules] == ["apitest.on_webhook"] and rules[0]["enabled"] is True
+    assert [r["ref"] for r in rules] == ["apitest.notify_inquiry", "apitest.on_webhook"]
+    assert all(r["enabled"] for r in rules)
     st2env.ok("rule", "disable", "apitest.on_webhook")
     assert st2env.json("rule", "get", "apitest.on_webhook")["enabled"] is False
-    assert st2env.runtime.rules[0].enabled is False
+    assert next(r for r in st2env.runtime.rules if r.ref == "apitest.on_webhook").enabled is False
     st2env.ok("rule", "enable", "apitest.on_webhook")
     assert st2env.json("rule", "get", "apitest.on_webhook")["enabled"] is True
     assert "apitest" in st2env.ok("pack", "list")

@@ -167,6 +167,16 @@ def test_runtime_inquiry_validation_permissions_and_expiry(apitest) -> None:
     assert "timed out" in str(late.value)
 
 
+def test_a_new_inquiry_dispatches_st2s_inquiry_trigger(apitest) -> None:
+    runtime = apitest
+    _wf, inquiry = _paused_approval(runtime)
+    notice = wait_for(lambda: runtime.records.list_executions(action="core.echo"), what="the rule on the inquiry trigger")[0]
+    assert notice["rule"] == "apitest.notify_inquiry"
+    assert runtime.wait(notice["id"], 30)["result"] == {"stdout": f"inquiry {inquiry} waits for an answer"}
+    ti = runtime.records.get_trigger_instance(notice["trigger_instance_id"])
+    assert ti["trigger"] == "core.st2.generic.inquiry" and ti["payload"] == {"id": inquiry, "route": "approvals"}
+
+
 def test_only_the_listed_users_may_answer(apitest) -> None:
     runtime = apitest
     out = runtime.execute("core.ask", {"users": ["bob"], "ttl": 10})
