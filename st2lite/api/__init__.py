@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..settings import _parse_listen as parse_listen
 from .auth import AuthStore
 from .http import Server, handler_class
 from .v1 import Api
@@ -30,11 +31,10 @@ __all__ = ["ApiServers", "AuthStore", "handler_classes", "listen_addresses", "st
 
 
 def _listen(variable: str, default: str) -> tuple[str, int]:
-    value = os.environ.get(variable) or default
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"{variable}={value!r}: expected HOST:PORT")
-    return host, int(port)
+    try:
+        return parse_listen(os.environ.get(variable) or default)
+    except ValueError as exc:
+        raise ValueError(f"{variable}: {exc}") from exc
 
 
 def listen_addresses() -> tuple[tuple[str, int], tuple[str, int]]:

@@ -128,6 +128,22 @@ _dumps = json.JSONEncoder(default=str, sort_keys=True).encode  # one encoder, no
 encode_payload = _dumps  # how a payload is stored (JSON text)
 
 
+def _status_sets(status: str | None, result: Any) -> tuple[list[str], list[Any]]:
+    """SET clauses for a new status (ending it stamps ``end_timestamp``) and result."""
+    sets: list[str] = []
+    args: list[Any] = []
+    if status is not None:
+        sets.append("status=?")
+        args.append(status)
+        if status in COMPLETED_STATUSES:
+            sets.append("end_timestamp=?")
+            args.append(utc_now())
+    if result is not None:
+        sets.append("result=?")
+        args.append(_dumps(result))
+    return sets, args
+
+
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
 
@@ -257,16 +273,7 @@ class Records:
         workflow_state: Any = None,
         parameters: dict[str, Any] | None = None,
     ) -> None:
-        sets, args = [], []
-        if status is not None:
-            sets.append("status=?")
-            args.append(status)
-            if status in COMPLETED_STATUSES:
-                sets.append("end_timestamp=?")
-                args.append(utc_now())
-        if result is not None:
-            sets.append("result=?")
-            args.append(_dumps(result))
+        sets, args = _status_sets(status, result)
         if workflow_state is not None:
             sets.append("workflow_state=?")
             args.append(_dumps(workflow_state))
@@ -281,13 +288,7 @@ class Records:
 
         Two deciders racing (an inquiry answered as its ttl expires) cannot both win.
         """
-        sets, args = ["status=?"], [status]
-        if status in COMPLETED_STATUSES:
-            sets.append("end_timestamp=?")
-            args.append(utc_now())
-        if result is not None:
-            sets.append("result=?")
-            args.append(_dumps(result))
+        sets, args = _status_sets(status, result)
         cur = self._conn().execute(f"UPDATE executions SET {', '.join(sets)} WHERE id=? AND status=?", [*args, ex_id, expected])
         return cur.rowcount == 1
 
@@ -309,23 +310,8 @@ class Records:
         limit: int = 50,
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
-        sql, where, args = "SELECT * FROM executions", [], []
-        if action:
-            where.append("action=?")
-            args.append(action)
-        if status:
-            where.append("status=?")
-            args.append(status)
-        if parent:
-            where.append("parent=?")
-            args.append(parent)
-        if top_level_only:
-            where.append("parent IS NULL")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY start_timestamp {'DESC' if newest_first else 'ASC'}, id LIMIT ?"
-        cur = self._conn().execute(sql, [*args, limit])
-        return [self._execution_row(r, cur.description) for r in cur.fetchall()]
+        return self.query_executions(action=action, status=status, parent=parent, top_level_only=top_level_only,
+                                     limit=limit, newest_first=newest_first, with_total=False)[0]  # fmt: skip
 
     def query_executions(
         self,
@@ -342,7 +328,8 @@ class Records:
         limit: int | None = 50,
         offset: int = 0,
         newest_first: bool = True,
-    ) -> tuple[list[dict[str, Any]], int]:
+        with_total: bool = True,
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """A page of executions matching every filter given, and how many match in all (st2's API)."""
         where, args = [], []
         for column, value in (("action", action), ("status", status), ("runner", runner), ("parent", parent),
@@ -363,10 +350,10 @@ class Records:
             args.append(timestamp_lt)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         conn = self._conn()
-        total = conn.execute(f"SELECT count(*) FROM executions{clause}", args).fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM executions{clause}", args).fetchone()[0] if with_total else None
         order = "DESC" if newest_first else "ASC"
         cur = conn.execute(
-            f"SELECT * FROM executions{clause} ORDER BY start_timestamp {order}, id {order} LIMIT ? OFFSET ?",
+            f"SELECT * FROM executions{clause} ORDER BY start_timestamp {order}, id LIMIT ? OFFSET ?",
             [*args, -1 if limit is None else limit, offset],
         )
         rows = [self._execution_row(r, cur.description) for r in cur.fetchall()]
