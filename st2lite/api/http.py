@@ -116,6 +116,7 @@ def handler_class(router: Router, authenticate: Callable[[Request], str | None] 
             query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
+                self.close_connection = True  # the unread body must not be taken for the next request
                 self._send(Response(413, {"faultstring": "Request body too large"}))
                 return
             body = self.rfile.read(length) if length else b""
