@@ -114,7 +114,14 @@ def handler_class(router: Router, authenticate: Callable[[Request], str | None] 
             if len(path) > 1:
                 path = path.rstrip("/")  # st2client asks for "/executions/?..." and ".../children/"
             query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True
+                self._send(Response(400, {"faultstring": "Invalid Content-Length"}))
+                return
             if length > MAX_BODY:
                 self.close_connection = True  # the unread body must not be taken for the next request
                 self._send(Response(413, {"faultstring": "Request body too large"}))
