@@ -124,10 +124,13 @@ def test_keys_scopes_and_secrets(api) -> None:
     assert runtime.store.get("alice:pref", scope="user") == "dark"  # where st2 keeps user keys
     secret = session.put(f"{base}/keys/pw", json={"name": "pw", "value": "hunter2", "secret": True}, timeout=10).json()
     assert secret["secret"] is True and secret["value"] != "hunter2"
-    assert session.get(f"{base}/keys/pw", timeout=10).json()["value"] != "hunter2"
-    assert session.get(f"{base}/keys/pw", params={"decrypt": "true"}, timeout=10).json()["value"] == "hunter2"
+    encrypted = session.get(f"{base}/keys/pw", timeout=10).json()
+    assert encrypted["value"] == runtime.store.get("pw") != "hunter2" and encrypted["encrypted"] is True
+    clear = session.get(f"{base}/keys/pw", params={"decrypt": "true"}, timeout=10).json()
+    assert clear["value"] == "hunter2" and clear["encrypted"] is False
     listed = session.get(f"{base}/keys", timeout=10)
     assert {k["name"] for k in listed.json()} == {"a.b", "pref", "pw"} and "hunter2" not in listed.text
+    assert "hunter2" in session.get(f"{base}/keys", params={"decrypt": "true"}, timeout=10).text
     assert listed.headers["X-Total-Count"] == "3"
     assert session.delete(f"{base}/keys/a.b", timeout=10).status_code == 204
     assert session.get(f"{base}/keys/a.b", timeout=10).status_code == 404

@@ -144,7 +144,9 @@ def test_keys_round_trip_and_secrets_stay_masked(st2env: Env) -> None:
     assert "s3cr3t-value" not in shown and "True" in shown
     assert "s3cr3t-value" not in st2env.ok("key", "list")
     assert st2env.json("key", "get", "api.token", "--decrypt")["value"] == "s3cr3t-value"
-    assert st2env.runtime.store.get("api.token") == "s3cr3t-value"  # what actions read
+    stored = st2env.runtime.store.get("api.token")
+    assert stored != "s3cr3t-value" and st2env.json("key", "get", "api.token")["value"] == stored  # the ciphertext, as st2
+    assert st2env.runtime.store.get("api.token", decrypt=True) == "s3cr3t-value"  # what decrypt_kv reads
     st2env.ok("key", "set", "short.lived", "x", "--ttl", "3600")
     assert "expire_timestamp" in st2env.json("key", "get", "short.lived")
     st2env.ok("key", "delete", "aegis.mode")

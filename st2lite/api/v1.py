@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from typing import Any
 
 from ..control import ControlError
@@ -316,7 +317,10 @@ class Api:
         docs = []
         for s in ("system", "user") if scope == "all" else (scope,):
             prefix = self._key_name(q.get("prefix") or "", s, user) if (s == "user" or q.get("prefix")) else None
-            docs += [views.key_view(p, decrypt, user if s == "user" else None) for p in self.runtime.store.list(prefix=prefix, scope=s)]
+            for pair in self.runtime.store.list(prefix=prefix, scope=s):
+                if decrypt and pair.secret:
+                    pair = dataclasses.replace(pair, value=self.runtime.store.decrypt(pair.value))
+                docs.append(views.key_view(pair, decrypt, user if s == "user" else None))
         return _page(docs, request, default=-1)
 
     def get_key(self, request: Request, id: str) -> Response:  # noqa: A002
@@ -325,10 +329,11 @@ class Api:
         if scope == "all":
             scope = "system"
         user = q.get("user") or request.user
-        pair = self.runtime.store.get_pair(self._key_name(id, scope, user), scope=scope)
+        decrypt = _bool(q.get("decrypt"))
+        pair = self.runtime.store.get_pair(self._key_name(id, scope, user), scope=scope, decrypt=decrypt)
         if pair is None:
             raise ApiError(404, f'Resource with a name "{id}" not found')
-        return Response(200, views.key_view(pair, _bool(q.get("decrypt")), user if scope == "user" else None))
+        return Response(200, views.key_view(pair, decrypt, user if scope == "user" else None))
 
     def set_key(self, request: Request, id: str) -> Response:  # noqa: A002
         body = request.json()
@@ -343,7 +348,7 @@ class Api:
                                           secret=bool(body.get("secret")))  # fmt: skip
         except (TypeError, ValueError) as exc:
             raise ApiError(400, str(exc)) from exc
-        return Response(200, views.key_view(pair, decrypt=False, user=user if scope == "user" else None))
+        return Response(200, views.key_view(pair, decrypted=False, user=user if scope == "user" else None))
 
     def delete_key(self, request: Request, id: str) -> Response:  # noqa: A002
         scope = self._scope(request.query.get("scope"))

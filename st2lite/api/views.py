@@ -73,13 +73,13 @@ def trigger_instance_view(ti: dict[str, Any]) -> dict[str, Any]:
             "payload": ti["payload"], "status": ti["status"]}  # fmt: skip
 
 
-def key_view(pair: KeyValuePair, decrypt: bool, user: str | None = None) -> dict[str, Any]:
+def key_view(pair: KeyValuePair, decrypted: bool, user: str | None = None) -> dict[str, Any]:
+    """A KeyValuePairAPI document; a secret's value is its ciphertext unless ``decrypted``, as st2's."""
     scope = USER_SCOPE if pair.scope == "user" else SYSTEM_SCOPE
     name = pair.name.split(":", 1)[1] if (scope == USER_SCOPE and ":" in pair.name) else pair.name
     view = {
-        "id": name, "uid": f"key_value_pair:{scope}:{pair.name}", "name": name,
-        "value": "********" if (pair.secret and not decrypt) else pair.value,  # st2 shows the ciphertext; st2lite masks
-        "secret": pair.secret, "encrypted": pair.secret and not decrypt, "scope": scope,
+        "id": name, "uid": f"key_value_pair:{scope}:{pair.name}", "name": name, "value": pair.value,
+        "secret": pair.secret, "encrypted": pair.secret and not decrypted, "scope": scope,
     }  # fmt: skip
     if scope == USER_SCOPE:
         view["user"] = user or pair.name.split(":", 1)[0]
