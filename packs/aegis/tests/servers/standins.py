@@ -42,7 +42,7 @@ class _StandIn:
                 except ValueError:
                     body = raw.decode(errors="replace")
                 record = {"method": self.command, "path": parts.path, "query": parse_qs(parts.query),
-                          "content_type": ctype, "headers": dict(self.headers), "body": body}
+                          "content_type": ctype, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
                 with standin.lock:
                     standin.requests.append(record)
                     status, payload = standin.route(record)
@@ -221,7 +221,7 @@ class SlackStandIn(_StandIn):
         if req["path"] == "/webhook":
             return 200, "ok"
         if req["path"] == "/api/chat.postMessage":
-            if req["headers"].get("Authorization") != f"Bearer {self.token}":
+            if req["headers"].get("authorization") != f"Bearer {self.token}":
                 return 200, {"ok": False, "error": "invalid_auth"}
             return 200, {"ok": True, "channel": req["body"].get("channel"), "ts": "1714557600.000100", "message": {}}
         return 404, {"ok": False, "error": "unknown_method"}
