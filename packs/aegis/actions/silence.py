@@ -20,11 +20,12 @@ from base import AegisAction
 
 
 class Silence(AegisAction):
-    def run(self, incident_id: str, operation: str = "create", silence_id: str = "", minutes: float = 15,
+    def run(self, incident_id: str, operation: str = "create", silence_id: str = "", minutes: float | None = None,
             action: str = "", target: str = "") -> dict[str, Any]:
         incident = self.load_incident(incident_id)
         am = AlertmanagerAPI.from_config(self.config or {})
         if operation == "create":
+            minutes = minutes or (self.section("safety").get("silence_minutes") or 15)
             ends_at = datetime.now(timezone.utc) + timedelta(minutes=float(minutes))
             comment = f"Aegis incident {incident_id}: {(action + ' ' + target).strip() or 'automated remediation'} (verifying; ends by deadline)"
             sid = am.silence(incident.get("labels") or {}, ends_at, comment)

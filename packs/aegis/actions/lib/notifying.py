@@ -24,8 +24,7 @@ class NotifyingAction(AegisAction):
         incident = self.load_incident(incident_id)
         config = self.config or {}
         rb = runbook_of(diagnosis)
-        base_url = (config.get("knowledge") or {}).get("runbook_base_url") or ""
-        runbook_url = f"{base_url.rstrip('/')}/{rb}.md" if base_url and rb else (f"runbook {rb}" if rb else "")
+        runbook_url = f"knowledge/runbooks/{rb}.md" if rb else ""
         report = build_report(kind, incident, diagnosis, attempts, self.lifecycle.timeline(incident_id), runbook_url, note)
         delivery = deliver(config, report)
         state = STATE_AFTER[kind]
