@@ -37,7 +37,7 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
-def _epoch(iso: str) -> float | None:
+def epoch_seconds(iso: str) -> float | None:
     """RFC 3339 (any fraction length, ``Z`` or offset) to epoch seconds; Python 3.10's
     ``fromisoformat`` takes neither ``Z`` nor nanoseconds, which Alertmanager sends."""
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", iso or "")
@@ -87,8 +87,8 @@ class Lifecycle:
             state, since = new, entry["at"]
             transitions.setdefault(new, entry["at"])
         mttr = None
-        start = _epoch(transitions.get("detected", "")) if transitions.get("detected") else None
+        start = epoch_seconds(transitions.get("detected", "")) if transitions.get("detected") else None
         if state == "resolved" and start is not None and since:
-            end = _epoch(since)
+            end = epoch_seconds(since)
             mttr = round(end - start, 3) if end is not None else None
         return {"state": state, "since": since, "transitions": transitions, "mttr_seconds": mttr}
