@@ -13,16 +13,17 @@ from typing import Any
 
 from base import AegisAction
 from promql import Prometheus, PromQLError
-from runbook_meta import runbook_front_matter
+from runbook_meta import runbook_front_matter, runbook_of
 from verification import checks_for, settings, verify
 
 from knowledge import KnowledgeSettings
 
 
 class Verify(AegisAction):
-    def run(self, incident_id: str, runbook: str = "", timeout_seconds: float | None = None,
+    def run(self, incident_id: str, runbook: str = "", diagnosis: dict[str, Any] | None = None, timeout_seconds: float | None = None,
             consecutive: int | None = None, interval_seconds: float | None = None) -> dict[str, Any]:
         incident = self.load_incident(incident_id)
+        runbook = runbook or runbook_of(diagnosis)
         config = self.config or {}
         runbooks_dir = KnowledgeSettings.from_config(config).runbooks_dir
         checks = checks_for(config, incident.get("alertname", ""), runbook_front_matter(runbooks_dir, runbook))

@@ -42,6 +42,12 @@ class ActingAction(AegisAction):
                 report["outcome"] = "done"
             else:
                 report["outcome"] = "refused"
+        if report["outcome"] == "dry_run":
+            self.lifecycle.event(incident_id, "identified", f"proposed {self.name} {target} (dry run)")
+        elif report["outcome"] == "done":
+            self.lifecycle.event(incident_id, "resolving", f"{self.name} {target}: done")
+        else:
+            self.lifecycle.event(incident_id, None, f"{self.name} {target}: refused ({report['reason']})")
         LOG.info("decision incident=%s action=%s target=%s mode=%s outcome=%s%s", incident_id, self.name, target,
                  guards.mode()[0], report["outcome"], f" reason={report['reason']}" if report["reason"] else "")
         return report

@@ -19,12 +19,14 @@ class NotifyingAction(AegisAction):
     kind = ""
 
     def run(self, incident_id: str, kind: str = "", diagnosis: dict[str, Any] | None = None,
-            attempts: list[dict[str, Any]] | None = None, note: str = "") -> dict[str, Any]:
+            attempts: list[dict[str, Any]] | None = None, verifications: list[str] | None = None,
+            note: str = "") -> dict[str, Any]:
         kind = self.kind or kind
         incident = self.load_incident(incident_id)
         config = self.config or {}
         rb = runbook_of(diagnosis)
         runbook_url = f"knowledge/runbooks/{rb}.md" if rb else ""
+        attempts = [{**a, "verification": v} for a, v in zip(attempts or [], list(verifications or []) + [""] * len(attempts or []))]
         report = build_report(kind, incident, diagnosis, attempts, self.lifecycle.timeline(incident_id), runbook_url, note)
         delivery = deliver(config, report)
         state = STATE_AFTER[kind]

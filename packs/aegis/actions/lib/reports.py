@@ -42,9 +42,11 @@ def slack_escape(text: Any, limit: int = 2900) -> str:
 
 
 def _attempt_line(a: dict[str, Any]) -> str:
-    outcome = a.get("outcome", "?")
+    outcome = {"dry_run": "would run"}.get(a.get("outcome", "?"), a.get("outcome", "?"))
     detail = a.get("reason") or a.get("verification") or ""
-    return f"{a.get('action')} {a.get('target')}: {outcome}" + (f" ({detail})" if detail else "")
+    commands = (a.get("plan") or {}).get("commands") or []
+    line = f"{a.get('action')} {a.get('target')}: {outcome}" + (f" ({detail})" if detail else "")
+    return line + ("; " + "; ".join(str(c) for c in commands[:20]) if commands else "")
 
 
 def build_report(kind: str, incident: dict[str, Any], diagnosis: dict[str, Any] | None = None,
