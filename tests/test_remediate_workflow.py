@@ -14,7 +14,7 @@ import json
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -276,9 +276,8 @@ def test_monitor_from_the_start_only_escalates(world, runtime):
 def test_alert_resolved_before_the_precheck(world, runtime):
     before = pid(world, "victim-gone")
     am_alert = fire(world, "victim-gone")
-    now = datetime.now(timezone.utc)
-    world.am.post_alerts([{"labels": am_alert["labels"], "startsAt": am_alert["startsAt"],
-                           "endsAt": (now - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}])
+    ends = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")   # after startsAt, not in the future
+    world.am.post_alerts([{"labels": am_alert["labels"], "startsAt": am_alert["startsAt"], "endsAt": ends}])
     record = remediate(runtime, am_alert)
     out = output(record)
     assert out["outcome"] == "resolved_before_action"
