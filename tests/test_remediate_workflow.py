@@ -14,7 +14,7 @@ import json
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ import yaml
 from conftest import REPO, VIRTUALENVS
 
 sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
+sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))   # stdlib-only modules: incidents, safety
 from servers import alertmanager, prometheus, supervisord  # noqa: E402
 from servers._proc import free_port  # noqa: E402
 from servers.standins import PagerDutyStandIn, SlackStandIn, _StandIn  # noqa: E402
@@ -87,7 +88,7 @@ class World:
         self.proxy = AlertmanagerProxy(self.am.url).__enter__()
         self.slack.__enter__()
         self.pd.__enter__()
-        for name, port in self.ports.items():
+        for port in self.ports.values():
             self.prom.wait_for_value(f'victim_memory_ratio{{instance="127.0.0.1:{port}"}}', 0.95, timeout=60)
         return self
 
@@ -154,12 +155,37 @@ def fire(world: World, service: str, **extra_labels) -> dict:
     raise AssertionError("the alert did not reach Alertmanager")
 
 
+class RuntimeDatastore:
+    """st2's datastore calls (what an action or sensor service offers) over the runtime's store."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def get_value(self, name, local=True, scope="system", decrypt=False):
+        return self.store.get(name)
+
+    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
+        self.store.set(name, value, ttl=ttl)
+
+    def delete_value(self, name, local=True, scope="system"):
+        return self.store.delete(name)
+
+    def list_values(self, local=True, prefix=None, limit=None, offset=None):
+        return self.store.list(prefix=prefix)
+
+
 def remediate(runtime, am_alert: dict, annotations: dict | None = None) -> dict:
-    """Start aegis.remediate as rule aegis.remediate_firing_alert does, and wait for it."""
-    params = {"fingerprint": am_alert["fingerprint"], "starts_at": am_alert["startsAt"], "status": "firing",
-              "alertname": am_alert["labels"]["alertname"], "labels": am_alert["labels"],
-              "annotations": annotations or am_alert["annotations"], "generator_url": am_alert.get("generatorURL", "")}
-    ex_id = runtime.execute("aegis.remediate", params)
+    """Record the incident as the sensor does, start aegis.remediate as rule
+    aegis.remediate_firing_alert does (the incident id only), and wait for it."""
+    from incidents import IncidentStore
+
+    alert = {"fingerprint": am_alert["fingerprint"], "startsAt": am_alert["startsAt"], "status": "firing",
+             "alertname": am_alert["labels"]["alertname"], "labels": am_alert["labels"],
+             "annotations": annotations or am_alert["annotations"], "generatorURL": am_alert.get("generatorURL", ""),
+             "endsAt": "0001-01-01T00:00:00Z"}
+    incident, repeat = IncidentStore(RuntimeDatastore(runtime.store)).open_or_repeat(alert)
+    assert not repeat
+    ex_id = runtime.execute("aegis.remediate", {"incident_id": incident["id"]})
     return runtime.wait(ex_id, timeout=240)
 
 
@@ -276,7 +302,7 @@ def test_monitor_from_the_start_only_escalates(world, runtime):
 def test_alert_resolved_before_the_precheck(world, runtime):
     before = pid(world, "victim-gone")
     am_alert = fire(world, "victim-gone")
-    ends = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")   # after startsAt, not in the future
+    ends = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")   # after startsAt, not in the future
     world.am.post_alerts([{"labels": am_alert["labels"], "startsAt": am_alert["startsAt"], "endsAt": ends}])
     record = remediate(runtime, am_alert)
     out = output(record)
@@ -285,29 +311,20 @@ def test_alert_resolved_before_the_precheck(world, runtime):
     assert pid(world, "victim-gone") == before
 
 
-def _seed_guards(runtime, config: dict, incident_id: str, entries: list[tuple[str, str]]) -> None:
-    sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))
-    from safety import Guards  # stdlib + mode.py: importable in the runtime venv
+def _seed_guards(runtime, incident_id: str, entries: list[tuple[str, str]]) -> None:
+    from safety import Guards
 
-    class Service:  # the action service's datastore calls, on the runtime's store
-        def get_value(self, name, local=True, **_):
-            return runtime.store.get(name)
-
-        def set_value(self, name, value, ttl=None, local=True, **_):
-            runtime.store.set(name, value, ttl=ttl)
-
-    guards = Guards(Service(), config)
+    guards = Guards(RuntimeDatastore(runtime.store), {})
     for action, target in entries:
         guards.record(incident_id, action, target)
 
 
 def test_loop_guard(world, runtime):
-    sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))
     from incidents import incident_id
 
     am_alert = fire(world, "victim-loop")
     inc = incident_id(am_alert["fingerprint"], am_alert["startsAt"])
-    _seed_guards(runtime, {}, inc, [("restart", "elsewhere-1"), ("scale_up", "elsewhere-2")])
+    _seed_guards(runtime, inc, [("restart", "elsewhere-1"), ("scale_up", "elsewhere-2")])
     before = pid(world, "victim-loop")
     out = output(remediate(runtime, am_alert))
     assert out["outcome"] == "escalated"
@@ -316,7 +333,7 @@ def test_loop_guard(world, runtime):
 
 
 def test_rate_limit(world, runtime):
-    _seed_guards(runtime, {}, "inc-earlier", [("scale_up", "victim-rate"), ("rollback", "victim-rate"), ("cleanup_disk", "victim-rate")])
+    _seed_guards(runtime, "inc-earlier", [("scale_up", "victim-rate"), ("rollback", "victim-rate"), ("cleanup_disk", "victim-rate")])
     before = pid(world, "victim-rate")
     out = output(remediate(runtime, fire(world, "victim-rate")))
     assert out["outcome"] == "escalated"

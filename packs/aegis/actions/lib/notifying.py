@@ -26,7 +26,8 @@ class NotifyingAction(AegisAction):
         config = self.config or {}
         rb = runbook_of(diagnosis)
         runbook_url = f"knowledge/runbooks/{rb}.md" if rb else ""
-        attempts = [{**a, "verification": v} for a, v in zip(attempts or [], list(verifications or []) + [""] * len(attempts or []))]
+        checks = list(verifications or [])
+        attempts = [{**a, **({"verification": checks[i]} if i < len(checks) else {})} for i, a in enumerate(attempts or [])]
         report = build_report(kind, incident, diagnosis, attempts, self.lifecycle.timeline(incident_id), runbook_url, note)
         delivery = deliver(config, report)
         state = STATE_AFTER[kind]
