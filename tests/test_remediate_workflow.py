@@ -108,7 +108,7 @@ class World:
             "prometheus": {"url": self.prom.url},
             "alertmanager_api": {"url": self.proxy.url},
             "verify": {"checks": {"HighMemoryUsage": [{"query": 'victim_memory_ratio{instance="${instance}"}', "below": 0.7}]},
-                       "interval_seconds": 0.3, "max_interval_seconds": 0.5, "consecutive": 2, "timeout_seconds": 4},
+                       "interval_seconds": 0.3, "max_interval_seconds": 0.5, "consecutive": 2, "timeout_seconds": 8},
             "slack": {"token": "xoxb-test", "channel": "#ops", "base_url": self.slack.url + "/api/"},
             "pagerduty": {"routing_key": "R0UT1NG", "base_url": self.pd.url},
             "safety": {"silence_minutes": 10},
@@ -270,7 +270,7 @@ def test_verify_failure_then_one_more_try_then_escalation(world, runtime):
     assert set(silence_states(world, incident_id)) == {"expired"}
     assert [e["event_action"] for e in pd_events(world, am_alert["fingerprint"])] == ["trigger"]
     report = pd_events(world, am_alert["fingerprint"])[0]["payload"]["custom_details"]["report"]
-    assert "restart victim-stuck: done (not healthy for 2 polls in a row within 4s)" in report
+    assert "restart victim-stuck: done (not healthy for 2 polls in a row within 8s)" in report
     assert "Timeline:" in report and "verification: not healthy" in report
 
 
