@@ -11,6 +11,8 @@ is gone), leaving the file alone makes the restart useless (verification fails).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -236,6 +238,25 @@ def test_success_restart_verified_learned_resolved(world, runtime):
     assert "Aegis resolved" in slack_texts(world, incident_id)[0]
     act = next(t for t in tasks(runtime, record) if t["task_name"] == "act")
     assert act["action"] == "aegis.restart" and act["parameters"]["dry_run"] is False
+
+    # The incident at 3 a.m.: its state, MTTR and timeline, from the pack CLI.
+    env = {**os.environ, "AEGIS_HOME": str(runtime.settings.home), "AEGIS_VIRTUALENVS": str(VIRTUALENVS),
+           "AEGIS_PACKS_DIR": str(REPO / "packs")}
+    shown = subprocess.run([sys.executable, "-m", "st2lite.cli", "incident", "show", incident_id], env=env, cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{incident_id}  HighMemoryUsage  [RESOLVED]  MTTR" in shown.stdout
+    for line in ("investigating", "identified", "restart victim-ok: done", "verification: healthy", "resolved"):
+        assert line in shown.stdout, shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "st2lite.cli", "incident", "list", "--json"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    row = next(r for r in json.loads(listed.stdout) if r["id"] == incident_id)
+    assert row["state"] == "resolved" and row["mttr_seconds"] > 0
+
+    metrics = runtime.metrics.exposition().decode()
+    assert 'aegis_remediation_actions_total{action="restart",result="done"}' in metrics
+    assert 'aegis_incidents_total{outcome="resolved"}' in metrics
+    assert "aegis_time_to_resolve_seconds_count" in metrics and "aegis_time_to_diagnose_seconds_count" in metrics
 
 
 def test_advisory_dry_runs_and_notifies_exactly_what_it_would_do(world, runtime):
