@@ -16,6 +16,7 @@ stops a running workflow before its next action.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from base import AegisAction
@@ -34,13 +35,17 @@ class ActingAction(AegisAction):
                                   "dry_run": bool(dry_run), "outcome": "dry_run", "reason": None, "result": None}
         guards = Guards(self.action_service, self.config)
         try:
+            started = time.monotonic()
             remedy, entry = remedy_for(self.name, self.config or {}, target)
             report["plan"] = remedy.plan(self.config or {}, target, entry, params)
+            report["seconds"] = {"plan": round(time.monotonic() - started, 4)}
             if not dry_run:
                 report["reason"] = guards.refusal(incident_id, self.name, target)
                 if report["reason"] is None:
                     guards.record(incident_id, self.name, target)
+                    started = time.monotonic()
                     report["result"] = remedy.execute(self.config or {}, report["plan"])
+                    report["seconds"]["execute"] = round(time.monotonic() - started, 4)  # waiting on the target
                     report["outcome"] = "done"
                 else:
                     report["outcome"] = "refused"
