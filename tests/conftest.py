@@ -53,6 +53,8 @@ def aegis_env(tmp_path: Path) -> dict[str, str]:
         AEGIS_HOME=str(tmp_path / "home"),
         AEGIS_VIRTUALENVS=str(VIRTUALENVS),
         AEGIS_API_LISTEN=f"127.0.0.1:{free_port()}",
+        AEGIS_ST2_API_LISTEN=f"127.0.0.1:{free_port()}",
+        AEGIS_ST2_AUTH_LISTEN=f"127.0.0.1:{free_port()}",
         PYTHONPATH=str(REPO),
     )
     return env
