@@ -8,29 +8,22 @@ the same home); the CLI runs as a subprocess, configured as a user would (~/.st2
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_PACKS, REPO, VIRTUALENVS, wait_for
-
-ST2_VENV = Path(os.environ.get("ST2CLIENT_VENV", REPO / ".venvs" / "st2client"))
-ST2 = ST2_VENV / "bin" / "st2"
+from conftest import FIXTURE_PACKS, VIRTUALENVS, run_st2, wait_for, write_st2_config
 
 
 class Env:
     def __init__(self, tmp_path: Path, make_runtime) -> None:
         from st2lite.api import AuthStore
 
-        if not ST2.exists():
-            pytest.fail(f"st2client is not installed at {ST2_VENV}: run scripts/setup.sh (it builds .venvs/st2client)")
         self.tmp_path = tmp_path
         self.make_runtime = make_runtime
         self.home = tmp_path / "home"
         self.user_home = tmp_path / "user"
-        (self.user_home / ".st2").mkdir(parents=True)
         self.servers = None
         self.start()
         self.auth = AuthStore(self.home)
@@ -52,21 +45,15 @@ class Env:
         self.start()
 
     def write_config(self, username: str, password: str) -> None:
-        (self.user_home / ".st2" / "config").write_text(
-            f"[credentials]\nusername = {username}\npassword = {password}\n"
-            "[cli]\ncache_token = False\n"
-        )
+        write_st2_config(self.user_home, username, password)
 
     def st2(self, *args: str, creds: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ST2_")}
-        env.update(HOME=str(self.user_home), ST2_BASE_URL="http://127.0.0.1",
-                   ST2_API_URL=f"{self.servers.api.url}/v1", ST2_AUTH_URL=self.servers.auth.url)  # fmt: skip
+        env = dict(extra_env or {})
         if not creds:
             empty = self.tmp_path / "empty-config"
             empty.write_text("")
             env["ST2_CONFIG_FILE"] = str(empty)
-        env.update(extra_env or {})
-        return subprocess.run([str(ST2), *args], env=env, capture_output=True, text=True, timeout=120)
+        return run_st2(list(args), self.servers.api.url, self.servers.auth.url, self.user_home, env)
 
     def ok(self, *args: str, **kwargs) -> str:
         result = self.st2(*args, **kwargs)
