@@ -670,6 +670,10 @@ class WorkflowHost:
             conductor.request_workflow_status(statuses.RESUMING)
             self._emit_state()
         for task_id, route, status, result in completions:
+            entry = conductor.get_task_state_entry(task_id, route) or {}
+            if entry.get("status") == statuses.PAUSED:
+                # A subworkflow: st2 sees it resume (running) before it ends.
+                conductor.update_task_state(task_id, route, events.ActionExecutionEvent(statuses.RUNNING))
             conductor.update_task_state(task_id, route, events.ActionExecutionEvent(status, result=result))
             self._after_task_update(task_id, route)
         if conductor.get_workflow_status() == statuses.RESUMING:
