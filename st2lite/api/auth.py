@@ -2,9 +2,9 @@
 
 - **Users** live in an htpasswd file (st2's ``flat_file`` auth backend reads one with
   passlib's ``HtpasswdFile``): ``$AEGIS_HOME/htpasswd``, one ``user:hash`` a line. st2lite
-  verifies bcrypt (``$2a$``/``$2b$``/``$2y$``, what ``htpasswd -B`` writes and what
-  ``aegis user add`` writes) and ``{SHA}`` hashes; apr1/crypt lines are refused with a
-  warning (a subset of what passlib accepts).
+  verifies bcrypt (``$2a$``/``$2b$``/``$2y$``: ``htpasswd -B``, and what ``aegis user add``
+  writes), ``$apr1$`` (``htpasswd -m``, its default) and ``{SHA}`` (``htpasswd -s``); DES
+  crypt and plain-text lines are refused with a warning (a subset of what passlib accepts).
 - **Tokens** (``POST /tokens`` on the auth port, HTTP Basic): random, valid for ``ttl``
   seconds (st2's default and maximum 86400), kept hashed in ``$AEGIS_HOME/auth.sqlite``.
 - **API keys** (``St2-Api-Key``): shown once at creation, kept as their SHA-256 as st2
@@ -74,6 +74,37 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _apr1(password: str, salt: str) -> str:
+    """Apache's ``$apr1$`` (md5-crypt with its own magic), what ``htpasswd -m`` writes."""
+    pw, salt_b, magic = password.encode(), salt.encode()[:8], b"$apr1$"
+    alternate = hashlib.md5(pw + salt_b + pw).digest()
+    ctx = pw + magic + salt_b
+    for i in range(len(pw), 0, -16):
+        ctx += alternate[: min(16, i)]
+    i = len(pw)
+    while i:
+        ctx += b"\x00" if i & 1 else pw[:1]
+        i >>= 1
+    final = hashlib.md5(ctx).digest()
+    for i in range(1000):  # the algorithm's deliberate slowness
+        step = (pw if i & 1 else final) + (salt_b if i % 3 else b"") + (pw if i % 7 else b"") + (final if i & 1 else pw)
+        final = hashlib.md5(step).digest()
+
+    def to64(value: int, count: int) -> str:
+        out = ""
+        for _ in range(count):
+            out += _ITOA64[value & 0x3F]
+            value >>= 6
+        return out
+
+    f = final
+    encoded = "".join(to64((f[a] << 16) | (f[b] << 8) | f[c], 4) for a, b, c in ((0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)))
+    return f"$apr1${salt_b.decode()}${encoded}{to64(f[11], 2)}"
+
+
 def _verify_hash(password: str, stored: str) -> bool:
     if stored.startswith(("$2a$", "$2b$", "$2y$")):
         # bcrypt only knows $2a$/$2b$; $2y$ (htpasswd -B) is the same algorithm.
@@ -82,10 +113,13 @@ def _verify_hash(password: str, stored: str) -> bool:
             return bcrypt.checkpw(password.encode(), normalized.encode())
         except ValueError:
             return False
+    if stored.startswith("$apr1$"):
+        salt = stored[len("$apr1$"):].split("$", 1)[0]
+        return hmac.compare_digest(_apr1(password, salt), stored)
     if stored.startswith("{SHA}"):
         digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
         return hmac.compare_digest(digest, stored[5:])
-    LOG.warning("htpasswd: unsupported hash scheme (st2lite verifies bcrypt and {SHA}); user refused")
+    LOG.warning("htpasswd: unsupported hash scheme (st2lite verifies bcrypt, apr1 and {SHA}); user refused")
     return False
 
 
