@@ -8,6 +8,7 @@ the same home); the CLI runs as a subprocess, configured as a user would (~/.st2
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -255,3 +256,17 @@ def test_a_paused_workflow_survives_a_restart_and_is_answered_after_it(st2env: E
     st2env.ok("inquiry", "respond", inquiry, "-r", '{"approved": false}')
     done = st2env.wait_status(wf_id, "succeeded", "failed")
     assert done["status"] == "succeeded" and done["result"]["output"]["outcome"] == "rejected"
+
+
+def test_aegis_inquiry_commands_for_people_without_the_st2_cli(st2env: Env) -> None:
+    from conftest import run_cli
+
+    wf_id, inquiry = _start_approval(st2env)
+    env = dict(os.environ, AEGIS_HOME=str(st2env.home), AEGIS_ST2_API_LISTEN=st2env.servers.api.url.removeprefix("http://"))
+    listed = run_cli(["inquiry", "list"], env)
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["id"] == inquiry
+    bad = run_cli(["inquiry", "respond", inquiry, "-r", '{"approved": 1}'], env)
+    assert bad.returncode == 1 and "schema validation" in bad.stderr
+    good = run_cli(["inquiry", "respond", inquiry, "-r", '{"approved": true}', "--user", "carol"], env)
+    assert good.returncode == 0, good.stderr
+    assert st2env.wait_status(wf_id, "succeeded", "failed")["result"]["output"]["outcome"] == "approved"
