@@ -9,8 +9,9 @@ orquesta with the real conductor, noop), workflow engine and execution history.
     runtime.wait(ex_id)["status"]        # 'succeeded'
     runtime.stop()
 
-Supported runners: ``python-script``, ``orquesta``, ``noop``; the built-in ``core`` pack
-has ``core.noop`` and ``core.echo``. Any other runner type fails its executions with a
+Supported runners: ``python-script``, ``orquesta``, ``noop``, ``inquirer``; the built-in
+``core`` pack has ``core.noop``, ``core.echo`` and ``core.ask`` (st2's inquiries: see
+``st2lite.control``, which also pauses, resumes and cancels workflows). Any other runner type fails its executions with a
 clear error (st2lite runs no shell, remote or HTTP runners). The packs' action policies
 (concurrency, retry: ``st2lite.policies``) apply to every execution, tasks included.
 """
