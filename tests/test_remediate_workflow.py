@@ -26,11 +26,11 @@ from conftest import REPO, VIRTUALENVS
 
 sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
 sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))   # stdlib-only modules: incidents, safety
-from servers import alertmanager, prometheus, supervisord  # noqa: E402
+from servers import alertmanager, prometheus, redis, supervisord  # noqa: E402
 from servers._proc import free_port  # noqa: E402
 from servers.standins import PagerDutyStandIn, SlackStandIn, _StandIn  # noqa: E402
 
-for _server in (alertmanager, prometheus, supervisord):
+for _server in (alertmanager, prometheus, redis, supervisord):
     if _server.available():
         pytest.skip(_server.available(), allow_module_level=True)
 
@@ -82,9 +82,12 @@ class World:
         (tmp / "am").mkdir()
         self.am = alertmanager.Alertmanager(str(tmp / "am"), "http://127.0.0.1:9/unused")
         self.slack, self.pd = SlackStandIn(), PagerDutyStandIn()
+        (tmp / "redis").mkdir()
+        self.redis = redis.RedisServer(str(tmp / "redis"))
 
     def __enter__(self):
         self.sv.start()
+        self.redis.start()
         self.prom.start()
         self.am.start()
         self.proxy = AlertmanagerProxy(self.am.url).__enter__()
@@ -99,6 +102,7 @@ class World:
             server.__exit__()
         self.am.stop()
         self.prom.stop()
+        self.redis.stop()
         self.sv.stop()
 
     def config(self, index_dir: Path) -> dict:
@@ -109,7 +113,11 @@ class World:
             "supervisor": {"url": self.sv.url, "username": self.sv.username, "password": self.sv.password},
             "prometheus": {"url": self.prom.url},
             "alertmanager_api": {"url": self.proxy.url},
-            "verify": {"checks": {"HighMemoryUsage": [{"query": 'victim_memory_ratio{instance="${instance}"}', "below": 0.7}]},
+            "redis": {"instances": {name: {"url": self.redis.url, "cache": True, "prefixes": [f"{name}:"]}
+                                    for name in ("cache-yes", "cache-no", "cache-late")}},
+            "verify": {"checks": {"HighMemoryUsage": [{"query": 'victim_memory_ratio{instance="${instance}"}', "below": 0.7}],
+                                  # alert-style: the cache alert's condition, healthy when empty
+                                  "RedisOutOfMemory": [{"query": 'victim_memory_ratio{instance="${instance}"} > 1'}]},
                        "interval_seconds": 0.3, "max_interval_seconds": 0.5, "consecutive": 2, "timeout_seconds": 8},
             "slack": {"token": "xoxb-test", "channel": "#ops", "base_url": self.slack.url + "/api/"},
             "pagerduty": {"routing_key": "R0UT1NG", "base_url": self.pd.url},
@@ -132,6 +140,8 @@ def runtime(world, tmp_path_factory):
     (home / "configs").mkdir()
     (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(world.config(tmp_path_factory.mktemp("index"))))
     rt = Runtime(Settings.from_env(home=home, packs_dir=REPO / "packs", virtualenvs_dir=VIRTUALENVS))
+    rt.inquiries.interval = 0        # inquiries time out when a test says so (expire(now=...))
+    rt.start(sensors=False)
     yield rt
     rt.stop()
 
@@ -142,11 +152,11 @@ def default_mode(runtime):
     yield
 
 
-def fire(world: World, service: str, **extra_labels) -> dict:
+def fire(world: World, service: str, alertname: str = "HighMemoryUsage", summary: str = "", **extra_labels) -> dict:
     """Post a firing alert to Alertmanager as Prometheus would; return it as Alertmanager has it."""
-    labels = {"alertname": "HighMemoryUsage", "service": service, "instance": f"127.0.0.1:{world.ports[service]}",
-              "severity": "warning", **extra_labels}
-    annotations = {"summary": f"{service} memory above 90% and growing steadily (memory leak)"}
+    port = world.ports.get(service, world.redis.port)
+    labels = {"alertname": alertname, "service": service, "instance": f"127.0.0.1:{port}", "severity": "warning", **extra_labels}
+    annotations = {"summary": summary or f"{service} memory above 90% and growing steadily (memory leak)"}
     world.am.post_alerts([{"labels": labels, "annotations": annotations}])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -176,7 +186,7 @@ class RuntimeDatastore:
         return self.store.list(prefix=prefix)
 
 
-def remediate(runtime, am_alert: dict, annotations: dict | None = None) -> dict:
+def remediate(runtime, am_alert: dict, annotations: dict | None = None, wait: bool = True) -> dict:
     """Record the incident as the sensor does, start aegis.remediate as rule
     aegis.remediate_firing_alert does (the incident id only), and wait for it."""
     from incidents import IncidentStore
@@ -188,7 +198,7 @@ def remediate(runtime, am_alert: dict, annotations: dict | None = None) -> dict:
     incident, repeat = IncidentStore(RuntimeDatastore(runtime.store)).open_or_repeat(alert)
     assert not repeat
     ex_id = runtime.execute("aegis.remediate", {"incident_id": incident["id"]})
-    return runtime.wait(ex_id, timeout=240)
+    return runtime.wait(ex_id, timeout=240) if wait else {"id": ex_id}
 
 
 def tasks(runtime, record: dict) -> list[dict]:
@@ -375,3 +385,79 @@ def test_alert_text_with_template_syntax_stays_data(world, runtime, tmp_path):
     assert not canary.exists()
     text = " ".join(slack_texts(world, out["incident"]["id"]))
     assert "{{ 7*7 }} &lt;% 6*7 %&gt;" in text
+
+
+CACHE_SUMMARY = "redis cache used memory at maxmemory, OOM command not allowed when used memory > 'maxmemory'"
+
+
+class RedisCli:
+    """The few Redis commands these tests need, through redis-cli (no client in the runtime venv)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def _run(self, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, check=True,
+                              timeout=10).stdout.strip()
+
+    def set(self, key: str, value: str) -> None:
+        self._run("SET", key, value)
+
+    def exists(self, key: str) -> int:
+        return int(self._run("EXISTS", key))
+
+    def get(self, key: str) -> bytes:
+        return self._run("GET", key).encode()
+
+
+def _ask_approval(world, runtime, cache: str) -> tuple[str, dict, RedisCli]:
+    r = RedisCli(world.redis.port)
+    r.set(f"{cache}:a", "1"), r.set(f"{cache}:b", "2"), r.set(f"session:{cache}", "keep")
+    am_alert = fire(world, cache, alertname="RedisOutOfMemory", summary=CACHE_SUMMARY)
+    record = remediate(runtime, am_alert, wait=False)
+    paused = runtime.wait(record["id"], timeout=240)
+    assert paused["status"] == "paused", json.dumps(paused.get("result"), default=str)[:2000]
+    inquiry = next(q for q in runtime.inquiries.list() if q["parent"] == paused["id"])
+    assert inquiry["result"]["route"] == "aegis" and inquiry["result"]["ttl"] == 30
+    assert r.exists(f"{cache}:a") == 1                         # nothing cleared before the answer
+    return paused["id"], inquiry, r
+
+
+def _finished(runtime, ex_id: str) -> dict:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        record = runtime.records.get_execution(ex_id)
+        if record["status"] in ("succeeded", "failed"):
+            return record
+        time.sleep(0.1)
+    raise AssertionError("the workflow did not finish")
+
+
+def test_caution_action_runs_after_approval(world, runtime):
+    ex_id, inquiry, r = _ask_approval(world, runtime, "cache-yes")
+    runtime.inquiries.respond(inquiry["id"], {"approved": True}, user="oncall")
+    out = output(_finished(runtime, ex_id))
+    assert out["diagnosis"]["action"] == "clear_cache" and out["diagnosis"]["safety"] == "caution"
+    assert out["outcome"] == "resolved", out
+    assert (r.exists("cache-yes:a"), r.exists("cache-yes:b"), r.get("session:cache-yes")) == (0, 0, b"keep")
+    approval = [t for t in slack_texts(world, out["incident"]["id"]) if "Aegis asks for approval" in t]
+    assert approval and "SCAN MATCH cache-yes:* + UNLINK (2 keys)" in approval[0]
+
+
+def test_caution_action_declined(world, runtime):
+    ex_id, inquiry, r = _ask_approval(world, runtime, "cache-no")
+    runtime.inquiries.respond(inquiry["id"], {"approved": False, "reason": "cold cache would hurt the DB"}, user="oncall")
+    out = output(_finished(runtime, ex_id))
+    assert out["outcome"] == "declined"
+    assert out["note"] == "a human declined the action (cold cache would hurt the DB)"
+    assert r.exists("cache-no:a") == 1
+    assert pd_events(world, out["incident"]["fingerprint"]) == []
+
+
+def test_caution_action_unanswered_escalates(world, runtime):
+    ex_id, inquiry, r = _ask_approval(world, runtime, "cache-late")
+    assert runtime.inquiries.expire(now=time.time() + 31 * 60 + 1) == [inquiry["id"]]
+    out = output(_finished(runtime, ex_id))
+    assert out["outcome"] == "escalated" and out["note"] == "no approval within 30 minutes"
+    assert r.exists("cache-late:a") == 1
+    assert [e["event_action"] for e in pd_events(world, out["incident"]["fingerprint"])] == ["trigger"]

@@ -14,7 +14,7 @@ from reports import build_report, deliver, report_text
 from runbook_meta import runbook_of
 
 STATE_AFTER = {"advisory": "identified", "resolved": "resolved", "noop": "identified", "escalation": "escalated",
-               "self_resolved": "false_positive"}
+               "self_resolved": "false_positive", "approval": "identified", "declined": "escalated"}
 
 
 class NotifyingAction(AegisAction):

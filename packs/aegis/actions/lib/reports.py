@@ -31,6 +31,8 @@ KIND_TITLES = {
     "escalation": "Aegis escalates: a human is needed",
     "noop": "Aegis: no action needed",
     "self_resolved": "Aegis: resolved by itself before any action",
+    "approval": "Aegis asks for approval",
+    "declined": "Aegis: action declined by a human",
 }
 PD_SEVERITY = {"critical": "critical", "page": "critical", "error": "error", "high": "error", "warning": "warning", "info": "info"}
 
@@ -65,6 +67,8 @@ def build_report(kind: str, incident: dict[str, Any], diagnosis: dict[str, Any] 
         "resolved": "None; the incident is resolved and learned.",
         "noop": "None now; the incident stays open until the alert resolves.",
         "self_resolved": "None; if it flaps, tune the alert (Aegis did nothing).",
+        "approval": "Approve or decline: st2 inquiry list, then st2 inquiry respond <id> -r '{\"approved\": true}'",
+        "declined": "The incident is yours; Aegis will not act on it.",
     }[kind]
     return {
         "kind": kind,
