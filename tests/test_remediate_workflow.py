@@ -167,23 +167,10 @@ def fire(world: World, service: str, alertname: str = "HighMemoryUsage", summary
     raise AssertionError("the alert did not reach Alertmanager")
 
 
-class RuntimeDatastore:
-    """st2's datastore calls (what an action or sensor service offers) over the runtime's store."""
+def RuntimeDatastore(store):  # noqa: N802 (a factory: st2's action service datastore calls on the runtime's store)
+    from st2lite.pack_env.pack_runtime.datastore import DatastoreService
 
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def get_value(self, name, local=True, scope="system", decrypt=False):
-        return self.store.get(name)
-
-    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
-        self.store.set(name, value, ttl=ttl)
-
-    def delete_value(self, name, local=True, scope="system"):
-        return self.store.delete(name)
-
-    def list_values(self, local=True, prefix=None, limit=None, offset=None):
-        return self.store.list(prefix=prefix)
+    return DatastoreService(store, "aegis", "tests")
 
 
 def remediate(runtime, am_alert: dict, annotations: dict | None = None, wait: bool = True) -> dict:
