@@ -17,9 +17,9 @@ from typing import Any
 import docker
 from docker.errors import DockerException, NotFound
 
-PROJECT, SERVICE, NUMBER = "com.docker.compose.project", "com.docker.compose.service", "com.docker.compose.container-number"
-
 from backends import BackendError
+
+PROJECT, SERVICE, NUMBER = "com.docker.compose.project", "com.docker.compose.service", "com.docker.compose.container-number"
 
 
 class Docker:
