@@ -9,13 +9,17 @@
     python packs/aegis/actions/lib/aegis_cli.py eval tests/data/diagnosis_dev.jsonl --offline --calibrate
     python packs/aegis/actions/lib/aegis_cli.py eval SET --offline --snapshot tests/data/snapshots/dev.json [--record]
     python packs/aegis/actions/lib/aegis_cli.py validate            # knowledge/rules/*.yaml against their schema
+    python packs/aegis/actions/lib/aegis_cli.py incident list [--status open|closed] [--json]
+    python packs/aegis/actions/lib/aegis_cli.py incident show inc-0123456789abcdef [--json]
 
-The ``aegis`` CLI of the runtime execs this file for ``aegis knowledge|diagnose|eval``, and
+The ``aegis`` CLI of the runtime execs this file for ``aegis knowledge|diagnose|eval|incident``, and
 runs ``validate`` after its own checks in ``aegis validate`` (the pack's knowledge rules).
 ``--config`` is the pack config YAML (as st2 reads /opt/stackstorm/configs/aegis.yaml),
 loaded by the runtime's own loader (``st2lite.loader.load_pack_config``: schema defaults,
 validation). Exit status: 0 ok, 1 failure (eval with unsafe decisions or a snapshot
 regression, invalid rules), 2 bad input.
+``incident`` reads st2lite's datastore (``$AEGIS_HOME/datastore.sqlite``); on StackStorm the
+same records are datastore keys (``st2 key list --prefix aegis.incident``).
 """
 
 from __future__ import annotations
@@ -158,6 +162,36 @@ def cmd_validate(args: argparse.Namespace, config: dict[str, Any]) -> int:
     return 1 if problems else 0
 
 
+def _datastore() -> Any:
+    import os
+
+    from pack_runtime.datastore import DatastoreService, KeyValueStore
+
+    home = Path(os.environ.get("AEGIS_HOME") or Path.home() / ".local" / "share" / "aegis")
+    path = home / "datastore.sqlite"
+    if not path.exists():
+        raise OSError(f"no datastore at {path} (set AEGIS_HOME)")
+    return DatastoreService(KeyValueStore(str(path)), "aegis", "cli")
+
+
+def cmd_incident(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from incident_report import format_list, format_show, incident_rows, incident_view
+    from incidents import UnknownIncident
+
+    datastore = _datastore()
+    if args.incident_cmd == "list":
+        rows = incident_rows(datastore, status=args.status)
+        print(json.dumps(rows, indent=1) if args.json else format_list(rows))
+        return 0
+    try:
+        view = incident_view(datastore, args.id)
+    except UnknownIncident as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(view, indent=1, default=str) if args.json else format_show(view))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aegis", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="pack config YAML (defaults from config.schema.yaml)")
@@ -195,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "are known failures; only new ones fail)")
 
     sub.add_parser("validate", help="check knowledge/rules/*.yaml (schema, matchers, runbook references)")
+
+    inc = sub.add_parser("incident", help="incidents: list, or one incident's timeline")
+    isub = inc.add_subparsers(dest="incident_cmd", required=True)
+    ilist = isub.add_parser("list", help="every incident with its state and MTTR")
+    ilist.add_argument("--status", choices=["open", "closed"])
+    ilist.add_argument("--json", action="store_true")
+    ishow = isub.add_parser("show", help="one incident: alert, state, actions, timeline")
+    ishow.add_argument("id")
+    ishow.add_argument("--json", action="store_true")
     return parser
 
 
@@ -209,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from knowledge import KnowledgeError
 
-    commands = {"knowledge": cmd_knowledge, "diagnose": cmd_diagnose, "eval": cmd_eval, "validate": cmd_validate}
+    commands = {"knowledge": cmd_knowledge, "diagnose": cmd_diagnose, "eval": cmd_eval, "validate": cmd_validate,
+                "incident": cmd_incident}
     try:
         return commands[args.command](args, config)
     except (KnowledgeError, DiagnosisInputError, EvalInputError, RulesError, OSError) as exc:
