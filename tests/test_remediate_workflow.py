@@ -75,6 +75,11 @@ class World:
         script.write_text(VICTIM)
         for name in VICTIMS:
             (tmp / f"{name}.state").write_text("0.95")
+            # What the victim logs while it leaks: the diagnoser acts only when the workload's
+            # own logs confirm what the alert says (an alert name alone escalates).
+            (tmp / f"{name}.log").write_text(
+                f'2026-11-30T11:58:00Z level=warn service={name} msg="RSS keeps growing" rss_bytes=1.8e9 uptime=5d\n'
+                f'2026-11-30T11:59:00Z level=warn service={name} msg="memory usage above 90% of limit"\n')
         self.sv = supervisord.Supervisord(str(tmp), {
             name: f"{sys.executable} {script} {port} {tmp / (name + '.state')}" for name, port in self.ports.items()})
         (tmp / "prom").mkdir()
@@ -122,6 +127,7 @@ class World:
             "slack": {"token": "xoxb-test", "channel": "#ops", "base_url": self.slack.url + "/api/"},
             "pagerduty": {"routing_key": "R0UT1NG", "base_url": self.pd.url},
             "safety": {"silence_minutes": 10},
+            "context": {"log_files": {name: [str(self.tmp / f"{name}.log")] for name in VICTIMS}},
         }
 
 
