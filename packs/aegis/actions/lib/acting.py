@@ -1,0 +1,53 @@
+"""The shape every acting action shares: plan, dry run or guard, act, report.
+
+    class Restart(ActingAction):
+        name = "restart"          # the remedy table in lib/remedies.py does the rest
+
+``run(incident_id, target, dry_run=True, ...)`` returns
+``{"action", "target", "incident_id", "dry_run", "outcome", "reason", "plan", "result"}``,
+``outcome`` being ``dry_run``, ``refused`` (a guard said no, see ``lib/safety.py``) or
+``done``. The plan (read-only: the backend, the object, the exact commands, keys, files and
+bytes) is made first in every case, so a dry run reports exactly what would be done. A
+refusal is a succeeded execution (the workflow branches on it); a backend error fails the
+execution. The mode is read right before acting, never earlier, so switching to ``monitor``
+stops a running workflow before its next action.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from base import AegisAction
+from remedies import remedy_for
+from safety import Guards
+
+LOG = logging.getLogger("aegis.act")
+
+
+class ActingAction(AegisAction):
+    name = ""
+
+    def run(self, incident_id: str, target: str, dry_run: bool = True, **params: Any) -> dict[str, Any]:
+        report: dict[str, Any] = {"action": self.name, "target": target, "incident_id": incident_id,
+                                  "dry_run": bool(dry_run), "outcome": "dry_run", "reason": None, "result": None}
+        remedy, entry = remedy_for(self.name, self.config or {}, target)
+        report["plan"] = remedy.plan(self.config or {}, target, entry, params)
+        guards = Guards(self.action_service, self.config)
+        if not dry_run:
+            report["reason"] = guards.refusal(incident_id, self.name, target)
+            if report["reason"] is None:
+                guards.record(incident_id, self.name, target)
+                report["result"] = remedy.execute(self.config or {}, report["plan"])
+                report["outcome"] = "done"
+            else:
+                report["outcome"] = "refused"
+        if report["outcome"] == "dry_run":
+            self.lifecycle.event(incident_id, "identified", f"proposed {self.name} {target} (dry run)")
+        elif report["outcome"] == "done":
+            self.lifecycle.event(incident_id, "resolving", f"{self.name} {target}: done")
+        else:
+            self.lifecycle.event(incident_id, None, f"{self.name} {target}: refused ({report['reason']})")
+        LOG.info("decision incident=%s action=%s target=%s mode=%s outcome=%s%s", incident_id, self.name, target,
+                 guards.mode()[0], report["outcome"], f" reason={report['reason']}" if report["reason"] else "")
+        return report

@@ -1,0 +1,41 @@
+"""The action that builds a report and delivers it (``aegis.notify``, ``aegis.escalate``).
+
+    class Escalate(NotifyingAction):
+        kind = "escalation"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from base import AegisAction
+from reports import build_report, deliver, report_text
+from runbook_meta import runbook_of
+
+STATE_AFTER = {"advisory": "identified", "resolved": "resolved", "noop": "identified", "escalation": "escalated"}
+
+
+class NotifyingAction(AegisAction):
+    kind = ""
+
+    def run(self, incident_id: str, kind: str = "", diagnosis: dict[str, Any] | None = None,
+            attempts: list[dict[str, Any]] | None = None, verifications: list[str] | None = None,
+            note: str = "") -> dict[str, Any]:
+        kind = self.kind or kind
+        incident = self.load_incident(incident_id)
+        config = self.config or {}
+        rb = runbook_of(diagnosis)
+        runbook_url = f"knowledge/runbooks/{rb}.md" if rb else ""
+        attempts = [{**a, "verification": v} for a, v in zip(attempts or [], list(verifications or []) + [""] * len(attempts or []))]
+        report = build_report(kind, incident, diagnosis, attempts, self.lifecycle.timeline(incident_id), runbook_url, note)
+        delivery = deliver(config, report)
+        state = STATE_AFTER[kind]
+        if kind == "escalation" and not delivery["routed"]:
+            state = "escalated (unrouted)"
+            self.logger.error("ESCALATION REACHED NO ONE: incident %s (%s) needs a human but no Slack or PagerDuty is "
+                              "configured or reachable (slack: %s, pagerduty: %s)\n%s", incident_id, incident.get("alertname"),
+                              delivery["slack"], delivery["pagerduty"], report_text(report))
+        self.lifecycle.event(incident_id, state, f"{kind} notification: slack {delivery['slack']['status']}, "
+                                                 f"pagerduty {delivery['pagerduty']['status']}")
+        self.logger.info("decision incident=%s notify kind=%s state=%s routed=%s", incident_id, kind, state, delivery["routed"])
+        return {"kind": kind, "state": state, "delivery": delivery, "report": report}
