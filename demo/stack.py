@@ -135,11 +135,14 @@ class Stack:
         self.webhook_token = secrets.token_urlsafe(24)
         self.supervisor_password = secrets.token_urlsafe(12)
         self.deploy_token = secrets.token_urlsafe(16)
+        self.slack_token = "xoxb-demo-" + secrets.token_hex(8)
+        self.pagerduty_key = secrets.token_hex(16)
         self.home = self.base / "home"
         self._supervisord: subprocess.Popen | None = None
         self._runtime: subprocess.Popen | None = None
         self._cleanups: list[Callable[[], None]] = []
-        self.receivers: dict[str, Any] = {}
+        self.slack: Any = None  # stand-ins for Slack and PagerDuty (they record what they get)
+        self.pagerduty: Any = None
 
     # URLs ------------------------------------------------------------------------------------
     @property
@@ -309,8 +312,8 @@ class Stack:
             "SUPERVISOR_URL": self.supervisor_url, "SUPERVISOR_PASSWORD": self.supervisor_password,
             "DEPLOY_URL": self.victim_url + "/deploy", "DEPLOY_TOKEN": self.deploy_token,
             "REDIS_URL": self.redis_url, "PG_DSN": self.pg_dsn(),
-            "SLACK_URL": self.receivers.get("slack_url", ""), "PAGERDUTY_URL": self.receivers.get("pagerduty_url", ""),
-            "RUNBOOKS": REPO / "knowledge" / "runbooks",
+            "SLACK_URL": self.slack.url + "/api/" if self.slack else "", "VICTIM_URL": self.victim_url,
+            "PAGERDUTY_URL": self.pagerduty.url if self.pagerduty else "",
         }
         config = yaml.safe_load(string.Template((CONFIG / "aegis.yaml.tmpl").read_text()).substitute(
             {k: str(v) for k, v in values.items()}))
@@ -318,13 +321,33 @@ class Stack:
             config[key] = value
         return config
 
+    def _start_receivers(self) -> None:
+        """Slack and PagerDuty stand-ins speaking their wire formats (the pack's test servers)."""
+        sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
+        from servers.standins import PagerDutyStandIn, SlackStandIn
+
+        self.slack = SlackStandIn(token=self.slack_token).__enter__()
+        self.on_stop(self.slack.__exit__)
+        self.pagerduty = PagerDutyStandIn().__enter__()
+        self.on_stop(self.pagerduty.__exit__)
+
     def _start_runtime(self) -> None:
         import yaml
 
+        self._start_receivers()
+        # The repository's runbooks plus the demo's site runbooks, as knowledge.runbooks_dir.
+        runbooks = self.base / "runbooks"
+        runbooks.mkdir(exist_ok=True)
+        for source in [*(REPO / "knowledge" / "runbooks").glob("*.md"), *(REPO / "demo" / "runbooks").glob("*.md")]:
+            shutil.copy(source, runbooks / source.name)
         (self.home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(self.pack_config(), sort_keys=False))
-        result = self.aegis("key", "set", "aegis.alertmanager_token", self.webhook_token, "--encrypt")
-        if result.returncode != 0:
-            raise StackError(f"aegis key set failed: {result.stderr}")
+        secrets_ = {"alertmanager_token": self.webhook_token, "supervisor_password": self.supervisor_password,
+                    "deploy_token": self.deploy_token, "slack_token": self.slack_token,
+                    "pagerduty_routing_key": self.pagerduty_key}
+        for name, value in secrets_.items():
+            result = self.aegis("key", "set", f"aegis.{name}", value, "--encrypt")
+            if result.returncode != 0:
+                raise StackError(f"aegis key set aegis.{name} failed: {result.stderr}")
         self.log(f"starting the Aegis runtime (mode {self.mode})")
         with open(self.base / "logs" / "aegis.log", "ab") as log:
             self._runtime = subprocess.Popen([sys.executable, "-m", "st2lite.cli", "run"], env=self.runtime_env(),
