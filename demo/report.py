@@ -92,13 +92,17 @@ class Run:
         found = [t for t in self.tasks if t.get("task_name") == name]
         return (found[-1] if last else found[0]) if found else None
 
+    @staticmethod
+    def stage_of(task: dict[str, Any]) -> str:
+        return STAGES.get(task.get("task_name") or "", task.get("task_name") or "")
+
     @property
     def stage(self) -> str:
         if self.done:
             return self.outcome
         running = [t for t in self.tasks if t["status"] in ("requested", "scheduled", "running", "delayed")]
         task = (running or self.tasks or [None])[-1]
-        return STAGES.get(task["task_name"], task["task_name"]) if task else "starting"
+        return self.stage_of(task) if task else "starting"
 
     @property
     def diagnosis(self) -> dict[str, Any]:
