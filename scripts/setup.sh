@@ -9,7 +9,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 
 if [[ "${1:-}" == "--services" ]]; then
-  packages=(prometheus prometheus-alertmanager rabbitmq-server postgresql redis-server supervisor)
+  packages=(prometheus prometheus-alertmanager rabbitmq-server postgresql redis-server supervisor docker-compose)
   # A set: several features need the same servers.
   mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
   missing=()

@@ -17,7 +17,7 @@ matching fix.
 Releases: ``<state-dir>/releases/<version>.json`` (``{"version", "error_ratio"}``), the
 running one chosen by the symlink ``<state-dir>/current``, read at start. The deploy API
 (``POST /deploy`` with ``{"action": "deploy", "version": ...}`` or ``{"action": "rollback"}``,
-bearer token from ``$VICTIM_DEPLOY_TOKEN``) switches the symlink, remembers the previous
+bearer token from ``$VICTIM_DEPLOY_TOKEN`` or the file ``$VICTIM_DEPLOY_TOKEN_FILE``) switches the symlink, remembers the previous
 version and exits so that the supervisor starts the new release.
 """
 
@@ -332,6 +332,9 @@ FAULTS: dict[str, Callable[[Victim, threading.Event], None]] = {
 
 def make_handler(v: Victim) -> type[BaseHTTPRequestHandler]:
     token = os.environ.get("VICTIM_DEPLOY_TOKEN", "")
+    if not token and os.environ.get("VICTIM_DEPLOY_TOKEN_FILE"):
+        with open(os.environ["VICTIM_DEPLOY_TOKEN_FILE"]) as fh:
+            token = fh.read().strip()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
