@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .api import cli as api_cli
 from .settings import Settings
 
 STATUS_COLUMNS = ("id", "action", "user", "status", "start_timestamp", "end_timestamp", "rule")
@@ -208,7 +209,8 @@ def delegate_to_pack(argv: list[str], settings: Settings) -> int:
     return 2
 
 
-BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack")
+BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack",
+                    *api_cli.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     pack_sub = pack.add_subparsers(dest="pack_cmd", required=True)
     setup = pack_sub.add_parser("setup", help="create or refresh pack virtualenvs from requirements.txt")
     setup.add_argument("packs", nargs="*")
+    api_cli.add_parsers(sub)  # user, apikey, inquiry
     return parser
 
 
@@ -310,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         from .rule_tester import main as tester_main
 
         return tester_main(["--rule", args.rule, "--trigger-instance", args.trigger_instance])
+    if args.command in api_cli.COMMANDS:
+        return api_cli.main(args, settings)
     handlers = {"action": cmd_action, "execution": cmd_execution, "trigger-instance": cmd_trigger_instance,
                 "key": cmd_key, "pack": cmd_pack_setup}
     return handlers[args.command](args, settings)

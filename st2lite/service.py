@@ -47,6 +47,16 @@ def _handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def start_st2_api(runtime: Runtime, settings: Settings) -> Any:
+    """st2's API and auth service for the ``st2`` CLI (``st2lite.api``); returns the servers to stop."""
+    from .api import start_api
+
+    servers = start_api(runtime, settings.home)
+    LOG.info("st2 API on %s/v1, auth on %s (ST2_API_URL, ST2_AUTH_URL; users: aegis user add)",
+             servers.api.url, servers.auth.url)
+    return servers
+
+
 def serve(settings: Settings) -> int:
     runtime = Runtime(settings)
     server = ThreadingHTTPServer((settings.api_host, settings.api_port), _handler(runtime))
@@ -62,9 +72,11 @@ def serve(settings: Settings) -> int:
     threading.Thread(target=server.serve_forever, daemon=True, name="api").start()
     LOG.info("metrics and health on http://%s:%d (/metrics, /healthz); state in %s",
              settings.api_host, settings.api_port, settings.home)
+    st2_api = start_st2_api(runtime, settings)  # before the runtime starts: a port clash fails fast
     runtime.start()
     LOG.info("st2lite is running with packs: %s", ", ".join(sorted(runtime.packs)) or "(none)")
     stop.wait()
+    st2_api.stop()
     server.shutdown()
     runtime.stop(grace=settings.shutdown_grace)
     LOG.info("stopped")

@@ -50,6 +50,7 @@ from st2lite.loader import (
     schema_failure_reason,
 )
 from st2lite.pack_env.pack_runtime.schema import St2Validator
+from st2lite.untrusted import rule_warnings
 
 __all__ = [
     "KINDS",
@@ -855,6 +856,8 @@ class ValidationReport:
     pack_ref: str | None
     problems: list[Problem] = field(default_factory=list)
     schemas_dir: Path | None = None
+    #: Valid on st2 but unsafe (they do not fail validation), e.g. trigger text into a workflow.
+    warnings: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -917,6 +920,7 @@ def check_pack(
     configs = _example_configs(pack) + ([Path(config_path).resolve()] if config_path is not None else [])
     checker.config(configs)
     report.notes += checker.notes
+    report.warnings = rule_warnings(pack)
     report.problems = _dedupe(pack.problems, schema_problems + checker.problems)
     return report
 
@@ -941,6 +945,8 @@ def _default_pack_dirs() -> list[Path]:
 def _print_report(report: ValidationReport, out: Any) -> None:
     for note in report.notes:
         print(f"note: {note}", file=out)
+    for warning in report.warnings:
+        print(f"warning: {report.pack_dir / warning.file}: {warning.field}: {warning.message}", file=out)
     for problem in report.problems:
         print(f"{report.pack_dir / problem.file}: {problem.field or '(root)'}: {problem.message}", file=out)
     name = report.pack_ref or str(report.pack_dir)

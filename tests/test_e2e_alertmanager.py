@@ -27,7 +27,9 @@ def test_two_alerts_become_two_remediate_workflows_with_stored_incidents(aegis_s
 
     done = wait_for(two_done, timeout=120, what="two aegis.remediate workflows to complete")
     assert all(e["status"] == "succeeded" for e in done), [e["result"] for e in done]
-    by_fingerprint = {e["parameters"]["fingerprint"]: e for e in done}
+    # The workflow's only input is the incident id; the alert comes from the incident store.
+    assert all(set(e["parameters"]) == {"incident_id"} for e in done), [e["parameters"] for e in done]
+    by_fingerprint = {e["result"]["output"]["incident"]["fingerprint"]: e for e in done}
     assert set(by_fingerprint) == {a["fingerprint"] for a in NOTIFICATION["alerts"]}
     for alert in NOTIFICATION["alerts"]:
         workflow = by_fingerprint[alert["fingerprint"]]

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
+from urllib.parse import quote
 
 import yaml
 from conftest import REPO
 
 NOTIFICATION = json.loads((REPO / "tests" / "fixtures" / "alertmanager" / "two_firing.json").read_text())
+
+
+def encoded(body: dict) -> str:
+    """What the rule renders with ``{{ trigger.body | tojson | urlencode }}``."""
+    return quote(json.dumps(body))
 
 
 def test_rule_is_disabled_by_default_and_matches_st2_webhook_triggers():
@@ -32,14 +38,15 @@ def test_remediate_group_fans_out_once_per_new_firing_alert(make_runtime, tmp_pa
     (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump({"knowledge": {"use_service": False, "index_dir": str(tmp_path / "ix")}}))
     runtime = make_runtime(REPO / "packs" / "aegis", home=home)
 
-    first = runtime.wait(runtime.execute("aegis.remediate_group", {"body": NOTIFICATION}), timeout=300)
+    first = runtime.wait(runtime.execute("aegis.remediate_group", {"body": encoded(NOTIFICATION)}), timeout=300)
     assert first["status"] == "succeeded", first["result"]
     assert first["result"]["output"]["remediated"] == 2
     workflows = runtime.records.list_executions(action="aegis.remediate", limit=10)
     assert len(workflows) == 2 and all(w["status"] == "succeeded" for w in workflows)
-    assert {w["parameters"]["fingerprint"] for w in workflows} == {a["fingerprint"] for a in NOTIFICATION["alerts"]}
+    assert all(set(w["parameters"]) == {"incident_id"} for w in workflows)
+    assert {w["result"]["output"]["incident"]["fingerprint"] for w in workflows} == {a["fingerprint"] for a in NOTIFICATION["alerts"]}
 
     # Alertmanager re-sends the group at repeat_interval: no second remediation.
-    again = runtime.wait(runtime.execute("aegis.remediate_group", {"body": copy.deepcopy(NOTIFICATION)}), timeout=300)
+    again = runtime.wait(runtime.execute("aegis.remediate_group", {"body": encoded(copy.deepcopy(NOTIFICATION))}), timeout=300)
     assert again["status"] == "succeeded" and again["result"]["output"]["remediated"] == 0
     assert len(runtime.records.list_executions(action="aegis.remediate", limit=10)) == 2

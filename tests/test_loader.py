@@ -127,6 +127,7 @@ VALID_PACK: dict[str, str] = {
               properties:
                 service:
                   type: string
+                  pattern: "^[a-z0-9-]+$"
     """,
     "sensors/watcher.py": """
         from st2reactor.sensor.base import PollingSensor
@@ -243,7 +244,7 @@ def test_trigger_types_come_from_sensors_and_triggers_dir(demo: Path) -> None:
     assert set(pack.trigger_types) == {"demo.service_down", "demo.deployed"}
     down = pack.trigger_types["demo.service_down"]
     assert down["pack"] == "demo" and down["name"] == "service_down"
-    assert down["payload_schema"]["properties"]["service"] == {"type": "string"}
+    assert down["payload_schema"]["properties"]["service"] == {"type": "string", "pattern": "^[a-z0-9-]+$"}
     assert down["parameters_schema"] == {}
 
 

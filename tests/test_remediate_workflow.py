@@ -11,10 +11,12 @@ is gone), leaving the file alone makes the restart useless (verification fails).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,11 +25,12 @@ import yaml
 from conftest import REPO, VIRTUALENVS
 
 sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
-from servers import alertmanager, prometheus, supervisord  # noqa: E402
+sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))   # stdlib-only modules: incidents, safety
+from servers import alertmanager, prometheus, redis, supervisord  # noqa: E402
 from servers._proc import free_port  # noqa: E402
 from servers.standins import PagerDutyStandIn, SlackStandIn, _StandIn  # noqa: E402
 
-for _server in (alertmanager, prometheus, supervisord):
+for _server in (alertmanager, prometheus, redis, supervisord):
     if _server.available():
         pytest.skip(_server.available(), allow_module_level=True)
 
@@ -79,15 +82,18 @@ class World:
         (tmp / "am").mkdir()
         self.am = alertmanager.Alertmanager(str(tmp / "am"), "http://127.0.0.1:9/unused")
         self.slack, self.pd = SlackStandIn(), PagerDutyStandIn()
+        (tmp / "redis").mkdir()
+        self.redis = redis.RedisServer(str(tmp / "redis"))
 
     def __enter__(self):
         self.sv.start()
+        self.redis.start()
         self.prom.start()
         self.am.start()
         self.proxy = AlertmanagerProxy(self.am.url).__enter__()
         self.slack.__enter__()
         self.pd.__enter__()
-        for name, port in self.ports.items():
+        for port in self.ports.values():
             self.prom.wait_for_value(f'victim_memory_ratio{{instance="127.0.0.1:{port}"}}', 0.95, timeout=60)
         return self
 
@@ -96,6 +102,7 @@ class World:
             server.__exit__()
         self.am.stop()
         self.prom.stop()
+        self.redis.stop()
         self.sv.stop()
 
     def config(self, index_dir: Path) -> dict:
@@ -106,8 +113,12 @@ class World:
             "supervisor": {"url": self.sv.url, "username": self.sv.username, "password": self.sv.password},
             "prometheus": {"url": self.prom.url},
             "alertmanager_api": {"url": self.proxy.url},
-            "verify": {"checks": {"HighMemoryUsage": [{"query": 'victim_memory_ratio{instance="${instance}"}', "below": 0.7}]},
-                       "interval_seconds": 0.3, "max_interval_seconds": 0.5, "consecutive": 2, "timeout_seconds": 4},
+            "redis": {"instances": {name: {"url": self.redis.url, "cache": True, "prefixes": [f"{name}:"]}
+                                    for name in ("cache-yes", "cache-no", "cache-late")}},
+            "verify": {"checks": {"HighMemoryUsage": [{"query": 'victim_memory_ratio{instance="${instance}"}', "below": 0.7}],
+                                  # alert-style: the cache alert's condition, healthy when empty
+                                  "RedisOutOfMemory": [{"query": 'victim_memory_ratio{instance="${instance}"} > 1'}]},
+                       "interval_seconds": 0.3, "max_interval_seconds": 0.5, "consecutive": 2, "timeout_seconds": 8},
             "slack": {"token": "xoxb-test", "channel": "#ops", "base_url": self.slack.url + "/api/"},
             "pagerduty": {"routing_key": "R0UT1NG", "base_url": self.pd.url},
             "safety": {"silence_minutes": 10},
@@ -129,6 +140,8 @@ def runtime(world, tmp_path_factory):
     (home / "configs").mkdir()
     (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(world.config(tmp_path_factory.mktemp("index"))))
     rt = Runtime(Settings.from_env(home=home, packs_dir=REPO / "packs", virtualenvs_dir=VIRTUALENVS))
+    rt.inquiries.interval = 0        # inquiries time out when a test says so (expire(now=...))
+    rt.start(sensors=False)
     yield rt
     rt.stop()
 
@@ -139,11 +152,11 @@ def default_mode(runtime):
     yield
 
 
-def fire(world: World, service: str, **extra_labels) -> dict:
+def fire(world: World, service: str, alertname: str = "HighMemoryUsage", summary: str = "", **extra_labels) -> dict:
     """Post a firing alert to Alertmanager as Prometheus would; return it as Alertmanager has it."""
-    labels = {"alertname": "HighMemoryUsage", "service": service, "instance": f"127.0.0.1:{world.ports[service]}",
-              "severity": "warning", **extra_labels}
-    annotations = {"summary": f"{service} memory above 90% and growing steadily (memory leak)"}
+    port = world.ports.get(service, world.redis.port)
+    labels = {"alertname": alertname, "service": service, "instance": f"127.0.0.1:{port}", "severity": "warning", **extra_labels}
+    annotations = {"summary": summary or f"{service} memory above 90% and growing steadily (memory leak)"}
     world.am.post_alerts([{"labels": labels, "annotations": annotations}])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -154,13 +167,38 @@ def fire(world: World, service: str, **extra_labels) -> dict:
     raise AssertionError("the alert did not reach Alertmanager")
 
 
-def remediate(runtime, am_alert: dict, annotations: dict | None = None) -> dict:
-    """Start aegis.remediate as rule aegis.remediate_firing_alert does, and wait for it."""
-    params = {"fingerprint": am_alert["fingerprint"], "starts_at": am_alert["startsAt"], "status": "firing",
-              "alertname": am_alert["labels"]["alertname"], "labels": am_alert["labels"],
-              "annotations": annotations or am_alert["annotations"], "generator_url": am_alert.get("generatorURL", "")}
-    ex_id = runtime.execute("aegis.remediate", params)
-    return runtime.wait(ex_id, timeout=240)
+class RuntimeDatastore:
+    """st2's datastore calls (what an action or sensor service offers) over the runtime's store."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def get_value(self, name, local=True, scope="system", decrypt=False):
+        return self.store.get(name)
+
+    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
+        self.store.set(name, value, ttl=ttl)
+
+    def delete_value(self, name, local=True, scope="system"):
+        return self.store.delete(name)
+
+    def list_values(self, local=True, prefix=None, limit=None, offset=None):
+        return self.store.list(prefix=prefix)
+
+
+def remediate(runtime, am_alert: dict, annotations: dict | None = None, wait: bool = True) -> dict:
+    """Record the incident as the sensor does, start aegis.remediate as rule
+    aegis.remediate_firing_alert does (the incident id only), and wait for it."""
+    from incidents import IncidentStore
+
+    alert = {"fingerprint": am_alert["fingerprint"], "startsAt": am_alert["startsAt"], "status": "firing",
+             "alertname": am_alert["labels"]["alertname"], "labels": am_alert["labels"],
+             "annotations": annotations or am_alert["annotations"], "generatorURL": am_alert.get("generatorURL", ""),
+             "endsAt": "0001-01-01T00:00:00Z"}
+    incident, repeat = IncidentStore(RuntimeDatastore(runtime.store)).open_or_repeat(alert)
+    assert not repeat
+    ex_id = runtime.execute("aegis.remediate", {"incident_id": incident["id"]})
+    return runtime.wait(ex_id, timeout=240) if wait else {"id": ex_id}
 
 
 def tasks(runtime, record: dict) -> list[dict]:
@@ -200,8 +238,10 @@ def test_success_restart_verified_learned_resolved(world, runtime):
     record = remediate(runtime, am_alert)
     out = output(record)
     assert out["outcome"] == "resolved", out
-    assert task_names(runtime, record) == ["record_incident", "get_mode", "gather_context", "diagnose", "precheck", "silence",
-                                           "act", "verify", "expire_silence", "learn_success", "notify_resolved"]
+    names = task_names(runtime, record)
+    assert names[:9] == ["record_incident", "get_mode", "gather_context", "diagnose", "precheck", "silence", "act", "verify",
+                         "expire_silence"]
+    assert sorted(names[9:]) == ["learn_success", "notify_resolved"]   # side by side
     assert [(a["action"], a["target"], a["outcome"]) for a in out["attempts"]] == [("restart", "victim-ok", "done")]
     assert pid(world, "victim-ok") != before
     incident_id = out["incident"]["id"]
@@ -210,6 +250,25 @@ def test_success_restart_verified_learned_resolved(world, runtime):
     assert "Aegis resolved" in slack_texts(world, incident_id)[0]
     act = next(t for t in tasks(runtime, record) if t["task_name"] == "act")
     assert act["action"] == "aegis.restart" and act["parameters"]["dry_run"] is False
+
+    # The incident at 3 a.m.: its state, MTTR and timeline, from the pack CLI.
+    env = {**os.environ, "AEGIS_HOME": str(runtime.settings.home), "AEGIS_VIRTUALENVS": str(VIRTUALENVS),
+           "AEGIS_PACKS_DIR": str(REPO / "packs")}
+    shown = subprocess.run([sys.executable, "-m", "st2lite.cli", "incident", "show", incident_id], env=env, cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{incident_id}  HighMemoryUsage  [RESOLVED]  MTTR" in shown.stdout
+    for line in ("investigating", "identified", "restart victim-ok: done", "verification: healthy", "resolved"):
+        assert line in shown.stdout, shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "st2lite.cli", "incident", "list", "--json"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    row = next(r for r in json.loads(listed.stdout) if r["id"] == incident_id)
+    assert row["state"] == "resolved" and row["mttr_seconds"] > 0
+
+    metrics = runtime.metrics.exposition().decode()
+    assert 'aegis_remediation_actions_total{action="restart",result="done"}' in metrics
+    assert 'aegis_incidents_total{outcome="resolved"}' in metrics
+    assert "aegis_time_to_resolve_seconds_count" in metrics and "aegis_time_to_diagnose_seconds_count" in metrics
 
 
 def test_advisory_dry_runs_and_notifies_exactly_what_it_would_do(world, runtime):
@@ -244,7 +303,7 @@ def test_verify_failure_then_one_more_try_then_escalation(world, runtime):
     assert set(silence_states(world, incident_id)) == {"expired"}
     assert [e["event_action"] for e in pd_events(world, am_alert["fingerprint"])] == ["trigger"]
     report = pd_events(world, am_alert["fingerprint"])[0]["payload"]["custom_details"]["report"]
-    assert "restart victim-stuck: done (not healthy for 2 polls in a row within 4s)" in report
+    assert "restart victim-stuck: done (not healthy for 2 polls in a row within 8s)" in report
     assert "Timeline:" in report and "verification: not healthy" in report
 
 
@@ -276,9 +335,8 @@ def test_monitor_from_the_start_only_escalates(world, runtime):
 def test_alert_resolved_before_the_precheck(world, runtime):
     before = pid(world, "victim-gone")
     am_alert = fire(world, "victim-gone")
-    now = datetime.now(timezone.utc)
-    world.am.post_alerts([{"labels": am_alert["labels"], "startsAt": am_alert["startsAt"],
-                           "endsAt": (now - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}])
+    ends = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")   # after startsAt, not in the future
+    world.am.post_alerts([{"labels": am_alert["labels"], "startsAt": am_alert["startsAt"], "endsAt": ends}])
     record = remediate(runtime, am_alert)
     out = output(record)
     assert out["outcome"] == "resolved_before_action"
@@ -286,29 +344,20 @@ def test_alert_resolved_before_the_precheck(world, runtime):
     assert pid(world, "victim-gone") == before
 
 
-def _seed_guards(runtime, config: dict, incident_id: str, entries: list[tuple[str, str]]) -> None:
-    sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))
-    from safety import Guards  # stdlib + mode.py: importable in the runtime venv
+def _seed_guards(runtime, incident_id: str, entries: list[tuple[str, str]]) -> None:
+    from safety import Guards
 
-    class Service:  # the action service's datastore calls, on the runtime's store
-        def get_value(self, name, local=True, **_):
-            return runtime.store.get(name)
-
-        def set_value(self, name, value, ttl=None, local=True, **_):
-            runtime.store.set(name, value, ttl=ttl)
-
-    guards = Guards(Service(), config)
+    guards = Guards(RuntimeDatastore(runtime.store), {})
     for action, target in entries:
         guards.record(incident_id, action, target)
 
 
 def test_loop_guard(world, runtime):
-    sys.path.insert(0, str(REPO / "packs" / "aegis" / "actions" / "lib"))
     from incidents import incident_id
 
     am_alert = fire(world, "victim-loop")
     inc = incident_id(am_alert["fingerprint"], am_alert["startsAt"])
-    _seed_guards(runtime, {}, inc, [("restart", "elsewhere-1"), ("scale_up", "elsewhere-2")])
+    _seed_guards(runtime, inc, [("restart", "elsewhere-1"), ("scale_up", "elsewhere-2")])
     before = pid(world, "victim-loop")
     out = output(remediate(runtime, am_alert))
     assert out["outcome"] == "escalated"
@@ -317,7 +366,7 @@ def test_loop_guard(world, runtime):
 
 
 def test_rate_limit(world, runtime):
-    _seed_guards(runtime, {}, "inc-earlier", [("scale_up", "victim-rate"), ("rollback", "victim-rate"), ("cleanup_disk", "victim-rate")])
+    _seed_guards(runtime, "inc-earlier", [("scale_up", "victim-rate"), ("rollback", "victim-rate"), ("cleanup_disk", "victim-rate")])
     before = pid(world, "victim-rate")
     out = output(remediate(runtime, fire(world, "victim-rate")))
     assert out["outcome"] == "escalated"
@@ -336,3 +385,79 @@ def test_alert_text_with_template_syntax_stays_data(world, runtime, tmp_path):
     assert not canary.exists()
     text = " ".join(slack_texts(world, out["incident"]["id"]))
     assert "{{ 7*7 }} &lt;% 6*7 %&gt;" in text
+
+
+CACHE_SUMMARY = "redis cache used memory at maxmemory, OOM command not allowed when used memory > 'maxmemory'"
+
+
+class RedisCli:
+    """The few Redis commands these tests need, through redis-cli (no client in the runtime venv)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def _run(self, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, check=True,
+                              timeout=10).stdout.strip()
+
+    def set(self, key: str, value: str) -> None:
+        self._run("SET", key, value)
+
+    def exists(self, key: str) -> int:
+        return int(self._run("EXISTS", key))
+
+    def get(self, key: str) -> bytes:
+        return self._run("GET", key).encode()
+
+
+def _ask_approval(world, runtime, cache: str) -> tuple[str, dict, RedisCli]:
+    r = RedisCli(world.redis.port)
+    r.set(f"{cache}:a", "1"), r.set(f"{cache}:b", "2"), r.set(f"session:{cache}", "keep")
+    am_alert = fire(world, cache, alertname="RedisOutOfMemory", summary=CACHE_SUMMARY)
+    record = remediate(runtime, am_alert, wait=False)
+    paused = runtime.wait(record["id"], timeout=240)
+    assert paused["status"] == "paused", json.dumps(paused.get("result"), default=str)[:2000]
+    inquiry = next(q for q in runtime.inquiries.list() if q["parent"] == paused["id"])
+    assert inquiry["result"]["route"] == "aegis" and inquiry["result"]["ttl"] == 30
+    assert r.exists(f"{cache}:a") == 1                         # nothing cleared before the answer
+    return paused["id"], inquiry, r
+
+
+def _finished(runtime, ex_id: str) -> dict:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        record = runtime.records.get_execution(ex_id)
+        if record["status"] in ("succeeded", "failed"):
+            return record
+        time.sleep(0.1)
+    raise AssertionError("the workflow did not finish")
+
+
+def test_caution_action_runs_after_approval(world, runtime):
+    ex_id, inquiry, r = _ask_approval(world, runtime, "cache-yes")
+    runtime.inquiries.respond(inquiry["id"], {"approved": True}, user="oncall")
+    out = output(_finished(runtime, ex_id))
+    assert out["diagnosis"]["action"] == "clear_cache" and out["diagnosis"]["safety"] == "caution"
+    assert out["outcome"] == "resolved", out
+    assert (r.exists("cache-yes:a"), r.exists("cache-yes:b"), r.get("session:cache-yes")) == (0, 0, b"keep")
+    approval = [t for t in slack_texts(world, out["incident"]["id"]) if "Aegis asks for approval" in t]
+    assert approval and "SCAN MATCH cache-yes:* + UNLINK (2 keys)" in approval[0]
+
+
+def test_caution_action_declined(world, runtime):
+    ex_id, inquiry, r = _ask_approval(world, runtime, "cache-no")
+    runtime.inquiries.respond(inquiry["id"], {"approved": False, "reason": "cold cache would hurt the DB"}, user="oncall")
+    out = output(_finished(runtime, ex_id))
+    assert out["outcome"] == "declined"
+    assert out["note"] == "a human declined the action (cold cache would hurt the DB)"
+    assert r.exists("cache-no:a") == 1
+    assert pd_events(world, out["incident"]["fingerprint"]) == []
+
+
+def test_caution_action_unanswered_escalates(world, runtime):
+    ex_id, inquiry, r = _ask_approval(world, runtime, "cache-late")
+    assert runtime.inquiries.expire(now=time.time() + 31 * 60 + 1) == [inquiry["id"]]
+    out = output(_finished(runtime, ex_id))
+    assert out["outcome"] == "escalated" and out["note"] == "no approval within 30 minutes"
+    assert r.exists("cache-late:a") == 1
+    assert [e["event_action"] for e in pd_events(world, out["incident"]["fingerprint"])] == ["trigger"]

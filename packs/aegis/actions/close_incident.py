@@ -1,7 +1,7 @@
 """``aegis.close_incident``: close the open incident of a resolved alert.
 
-    st2 run aegis.close_incident fingerprint=c0ffee0123456789 starts_at=2024-05-01T10:00:00Z \
-        ends_at=2024-05-01T10:09:00Z
+    st2 run aegis.close_incident incident_id=inc-0123456789abcdef ends_at=2024-05-01T10:09:00Z
+    st2 run aegis.close_incident fingerprint=c0ffee0123456789 starts_at=2024-05-01T10:00:00Z
 
 The episode is found by ``incident_id`` when given, else by fingerprint and startsAt; if
 neither names a known incident, the open incident of the fingerprint is closed (a resolve
@@ -19,7 +19,7 @@ from incidents import incident_id as episode_id
 class CloseIncident(AegisAction):
     def run(
         self,
-        fingerprint: str,
+        fingerprint: str = "",
         starts_at: str = "",
         ends_at: str = "",
         incident_id: str | None = None,
@@ -27,10 +27,10 @@ class CloseIncident(AegisAction):
     ) -> dict[str, Any]:
         store = self.incidents
         candidates = [incident_id] if incident_id else []
-        if starts_at:
+        if fingerprint and starts_at:
             candidates.append(episode_id(fingerprint, starts_at))
         incident = next((found for c in candidates if (found := store.get(c)) is not None), None)
-        if incident is None:
+        if incident is None and fingerprint:
             incident = store.open_incident_for(fingerprint)
         if incident is None:
             self.logger.info("no incident for fingerprint %s (startsAt %s); nothing to close", fingerprint, starts_at)

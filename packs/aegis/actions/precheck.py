@@ -14,6 +14,7 @@ from typing import Any
 
 from alertmanager_api import AlertmanagerAPI, AlertmanagerError
 from base import AegisAction
+from outcomes import identified
 from safety import Guards
 
 
@@ -31,6 +32,7 @@ class Precheck(AegisAction):
         if firing is False:
             reason = "the alert is no longer firing"
         reason = reason or guards.refusal(incident_id, action, target)
+        identified(self.lifecycle, incident, f"diagnosis: {action} {target}")
         self.lifecycle.event(incident_id, None, f"pre-check {action} {target}: " + ("ok" if reason is None else f"refused: {reason}"))
         self.logger.info("decision incident=%s precheck action=%s target=%s firing=%s ok=%s%s", incident_id, action, target,
                          firing, reason is None, f" reason={reason}" if reason else "")

@@ -1,10 +1,12 @@
-"""``aegis.record_incident``: write the full incident record of a firing alert (first workflow step).
+"""``aegis.record_incident``: the first step of ``aegis.remediate``: the incident, from the store.
 
-    st2 run aegis.record_incident fingerprint=c0ffee0123456789 starts_at=2024-05-01T10:00:00Z \
-        labels='{"alertname": "InstanceDown"}'
+    st2 run aegis.record_incident incident_id=inc-0123456789abcdef
 
-Idempotent: a retry or an HA duplicate rewrites the same record; an incident the sensor
-already opened keeps its ``opened_at`` and repeat count, and one closed meanwhile stays closed.
+The sensor (or ``aegis.split_alert_group``) wrote the incident, labels and annotations
+included, before the trigger was dispatched; the workflow carries only its id, so no alert
+text ever becomes a workflow input (orquesta evaluates those as expressions). This step
+fails with a clear reason when the id names no incident, so a workflow never runs on
+nothing.
 """
 
 from __future__ import annotations
@@ -12,38 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from base import AegisAction
+from incidents import UnknownIncident
 
 
 class RecordIncident(AegisAction):
-    def run(
-        self,
-        fingerprint: str,
-        starts_at: str,
-        status: str = "firing",
-        alertname: str = "",
-        labels: dict[str, str] | None = None,
-        annotations: dict[str, str] | None = None,
-        ends_at: str = "",
-        generator_url: str = "",
-        receiver: str = "",
-        group_key: str = "",
-        external_url: str = "",
-        incident_id: str | None = None,
-    ) -> dict[str, Any]:
-        alert = {
-            "fingerprint": fingerprint,
-            "startsAt": starts_at,
-            "status": status,
-            "alertname": alertname,
-            "labels": labels or {},
-            "annotations": annotations or {},
-            "endsAt": ends_at,
-            "generatorURL": generator_url,
-            "receiver": receiver,
-            "groupKey": group_key,
-            "externalURL": external_url,
-            "incident_id": incident_id,
-        }
-        incident = self.incidents.record(alert)
-        self.logger.info("recorded incident %s (%s, %s)", incident["id"], incident["alertname"], incident["status"])
-        return incident
+    def run(self, incident_id: str) -> tuple[bool, dict[str, Any]]:
+        try:
+            incident = self.incidents.load(incident_id)
+        except UnknownIncident as exc:
+            return False, {"error": str(exc)}
+        self.logger.info("incident %s (%s, %s)", incident["id"], incident["alertname"], incident["status"])
+        return True, incident

@@ -43,6 +43,26 @@ class DiagnoseActionTest(BaseActionTestCase):
         assert set(result) == {"action", "target", "root_cause", "confidence", "evidence", "reasoning", "safety"}
         assert (result["action"], result["target"]) == ("restart", "reports")
 
+    def test_decision_for_an_incident_id_loads_the_alert_from_the_store(self):
+        from incidents import IncidentStore
+
+        action = self.get_action_instance(shared_index_config())
+        yaql_target = alert("HighMemoryUsage", deployment="<% 'payments-api' %>", pod="reports-5d-1",
+                            annotations={"summary": "reports memory working set climbing for 3 days"})
+        incident, _ = IncidentStore(action.action_service).open_or_repeat(yaql_target)
+        ok, result = action.run(incident_id=incident["id"], logs=["RSS keeps growing, now 1.9GiB of 2GiB limit"])
+        assert ok, result
+        assert result["target"] != "payments-api"
+        by_alert = action.run(alert=yaql_target, logs=["RSS keeps growing, now 1.9GiB of 2GiB limit"])[1]
+        assert result == by_alert, "the same decision as for the alert itself"
+
+    def test_incident_id_and_alert_are_exclusive_and_an_unknown_id_fails(self):
+        action = self.get_action_instance(shared_index_config())
+        ok, result = action.run(incident_id="inc-0123456789abcdef", alert=MEM)
+        assert not ok and "exactly one" in result["error"]
+        ok, result = action.run(incident_id="inc-0123456789abcdef")
+        assert not ok and "no incident" in result["error"]
+
     def test_bad_input_fails_the_execution_clearly(self):
         ok, result = self.get_action_instance(shared_index_config()).run(alert={"labels": "nope"})
         assert not ok and "context.alert.labels" in result["error"]

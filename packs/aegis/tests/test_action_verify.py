@@ -99,3 +99,10 @@ class VerifyTest(BaseActionTestCase):
         result = verify([{"http": self.prom.url + "/-/healthy"}, {"http": self.prom.url + "/nope", "status": 404}], {}, None,
                         consecutive=1, interval_seconds=0.1)
         self.assertTrue(result["healthy"], result)
+
+    def test_with_a_threshold_no_samples_is_not_a_recovery(self):
+        result = verify([{"query": "victim_error_ratio_absent", "below": 0.1}], {}, PromClient(self.prom.url),
+                        timeout_seconds=0.2, interval_seconds=0.1, consecutive=1)
+        self.assertFalse(result["healthy"])
+        alert_style = verify([{"query": "victim_error_ratio > 5"}], {}, PromClient(self.prom.url), consecutive=1)
+        self.assertTrue(alert_style["healthy"])

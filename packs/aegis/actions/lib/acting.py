@@ -16,9 +16,11 @@ stops a running workflow before its next action.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from base import AegisAction
+from outcomes import ACTIONS, identified
 from remedies import remedy_for
 from safety import Guards
 
@@ -31,19 +33,33 @@ class ActingAction(AegisAction):
     def run(self, incident_id: str, target: str, dry_run: bool = True, **params: Any) -> dict[str, Any]:
         report: dict[str, Any] = {"action": self.name, "target": target, "incident_id": incident_id,
                                   "dry_run": bool(dry_run), "outcome": "dry_run", "reason": None, "result": None}
-        remedy, entry = remedy_for(self.name, self.config or {}, target)
-        report["plan"] = remedy.plan(self.config or {}, target, entry, params)
         guards = Guards(self.action_service, self.config)
-        if not dry_run:
-            report["reason"] = guards.refusal(incident_id, self.name, target)
-            if report["reason"] is None:
-                guards.record(incident_id, self.name, target)
-                report["result"] = remedy.execute(self.config or {}, report["plan"])
-                report["outcome"] = "done"
-            else:
-                report["outcome"] = "refused"
-        if report["outcome"] == "dry_run":
-            self.lifecycle.event(incident_id, "identified", f"proposed {self.name} {target} (dry run)")
+        try:
+            started = time.monotonic()
+            remedy, entry = remedy_for(self.name, self.config or {}, target)
+            report["plan"] = remedy.plan(self.config or {}, target, entry, params)
+            report["seconds"] = {"plan": round(time.monotonic() - started, 4)}
+            if not dry_run:
+                report["reason"] = guards.refusal(incident_id, self.name, target)
+                if report["reason"] is None:
+                    guards.record(incident_id, self.name, target)
+                    started = time.monotonic()
+                    report["result"] = remedy.execute(self.config or {}, report["plan"])
+                    report["seconds"]["execute"] = round(time.monotonic() - started, 4)  # waiting on the target
+                    report["outcome"] = "done"
+                else:
+                    report["outcome"] = "refused"
+        except Exception as exc:
+            ACTIONS.labels(action=self.name, result="failed").inc()
+            self.lifecycle.event(incident_id, None, f"{self.name} {target}: failed ({str(exc)[:200]})")
+            LOG.error("decision incident=%s action=%s target=%s outcome=failed error=%s", incident_id, self.name, target, exc)
+            raise
+        ACTIONS.labels(action=self.name, result=report["outcome"]).inc()
+        incident = self.incidents.get(incident_id)
+        if report["outcome"] == "dry_run" and incident is not None:
+            identified(self.lifecycle, incident, f"proposed {self.name} {target} (dry run)")
+        elif report["outcome"] == "dry_run":
+            self.lifecycle.event(incident_id, None, f"proposed {self.name} {target} (dry run)")
         elif report["outcome"] == "done":
             self.lifecycle.event(incident_id, "resolving", f"{self.name} {target}: done")
         else:

@@ -39,8 +39,6 @@ class AegisAction(Action):
         return Lifecycle(self.action_service)
 
     def load_incident(self, incident_id: str) -> dict[str, Any]:
-        """The stored incident (alert content comes from here, never from parameters)."""
-        incident = self.incidents.get(incident_id)
-        if incident is None:
-            raise LookupError(f"no incident {incident_id!r}")
-        return incident
+        """The stored incident (alert content comes from here, never from parameters);
+        raises ``incidents.UnknownIncident`` (a clear failure) when there is none."""
+        return self.incidents.load(incident_id)

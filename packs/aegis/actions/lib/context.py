@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from incidents import alert_of
 from lifecycle import epoch_seconds
 from matched_lines import matched_lines
 from promql import Prometheus, fill
@@ -51,14 +52,6 @@ class Missing(Exception):
 
 def service_of(labels: dict[str, str]) -> str:
     return next((str(labels[k]) for k in SERVICE_LABELS if labels.get(k)), "")
-
-
-def alert_of(incident: dict[str, Any]) -> dict[str, Any]:
-    """The Alertmanager v4 alert of a stored incident."""
-    return {"status": "firing" if incident.get("status") == "open" else "resolved", "labels": incident.get("labels") or {},
-            "annotations": incident.get("annotations") or {}, "startsAt": incident.get("starts_at") or "",
-            "endsAt": incident.get("ends_at") or "", "generatorURL": incident.get("generator_url") or "",
-            "fingerprint": incident.get("fingerprint") or ""}
 
 
 # -- logs ----------------------------------------------------------------------------------

@@ -15,12 +15,19 @@ Keys (all ``local=False``, JSON values, in scope ``system``):
 An incident id is derived from the alert's fingerprint and ``startsAt``: Alertmanager keeps
 both fixed for one firing episode (a re-fire after a resolve gets a new startsAt), so the
 id names the episode and every duplicate of it, from any HA peer, maps to the same key.
+
+Alert text is data: the sensor (or ``aegis.split_alert_group``) writes the alert here, and
+workflows carry only the incident id (:data:`INCIDENT_ID_PATTERN`), never labels or
+annotations: orquesta evaluates every workflow input value as an expression.
+
+    >>> alert = load_alert(store, "inc-0123456789abcdef")   # the v4 alert of an incident
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -33,6 +40,14 @@ FIELDS = (
     "opened_at", "closed_at", "close_reason", "repeats", "receiver", "group_key", "external_url",
     "generator_url",
 )  # fmt: skip
+#: What an incident id looks like; action parameter schemas carry the same pattern, so
+#: nothing expression-like can be passed where an id is expected.
+INCIDENT_ID_PATTERN = r"^inc-[0-9a-f]{16}$"
+_INCIDENT_ID = re.compile(INCIDENT_ID_PATTERN)
+
+
+class UnknownIncident(LookupError):
+    """An incident id that names no stored incident (or is not an incident id at all)."""
 
 
 class Datastore(Protocol):
@@ -48,6 +63,24 @@ def incident_id(fingerprint: str, starts_at: str) -> str:
     """The id of the firing episode ``(fingerprint, startsAt)``: ``inc-`` and 16 hex digits."""
     digest = hashlib.sha256(f"{fingerprint.lower()}|{starts_at}".encode()).hexdigest()
     return f"inc-{digest[:16]}"
+
+
+def is_incident_id(value: object) -> bool:
+    """True for ``inc-`` and 16 lowercase hex digits (what :func:`incident_id` makes)."""
+    return isinstance(value, str) and _INCIDENT_ID.match(value) is not None
+
+
+def alert_of(incident: dict[str, Any]) -> dict[str, Any]:
+    """The Alertmanager v4 alert an incident was recorded from (the diagnosis context's ``alert``)."""
+    return {
+        "status": "firing" if incident.get("status") == OPEN else "resolved",
+        "labels": dict(incident.get("labels") or {}),
+        "annotations": dict(incident.get("annotations") or {}),
+        "startsAt": incident.get("starts_at") or "",
+        "endsAt": incident.get("ends_at") or "0001-01-01T00:00:00Z",
+        "generatorURL": incident.get("generator_url") or "",
+        "fingerprint": incident.get("fingerprint") or "",
+    }
 
 
 def _now() -> str:
@@ -92,12 +125,23 @@ class IncidentStore:
 
     def get(self, incident_id: str) -> dict[str, Any] | None:
         """The incident with its current repeat count, or None."""
+        if not is_incident_id(incident_id):
+            return None
         raw = self._ds.get_value(KEY_PREFIX + incident_id, local=False)
         if raw is None:
             return None
         record = json.loads(raw)
         repeats = self._ds.get_value(KEY_PREFIX + incident_id + ".repeats", local=False)
         record["repeats"] = int(repeats) if repeats else 0
+        return record
+
+    def load(self, incident_id: str) -> dict[str, Any]:
+        """The incident ``incident_id``; :class:`UnknownIncident` when there is none."""
+        if not is_incident_id(incident_id):
+            raise UnknownIncident(f"{incident_id!r} is not an incident id (inc- and 16 hex digits)")
+        record = self.get(incident_id)
+        if record is None:
+            raise UnknownIncident(f"no incident {incident_id} in the datastore (the sensor records it first)")
         return record
 
     def open_incident_for(self, fingerprint: str) -> dict[str, Any] | None:

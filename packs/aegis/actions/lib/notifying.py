@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from base import AegisAction
+from outcomes import finished, identified
 from reports import build_report, deliver, report_text
 from runbook_meta import runbook_of
 
-STATE_AFTER = {"advisory": "identified", "resolved": "resolved", "noop": "identified", "escalation": "escalated"}
+STATE_AFTER = {"advisory": "identified", "resolved": "resolved", "noop": "identified", "escalation": "escalated",
+               "self_resolved": "false_positive", "approval": "identified", "declined": "escalated"}
 
 
 class NotifyingAction(AegisAction):
@@ -26,7 +28,8 @@ class NotifyingAction(AegisAction):
         config = self.config or {}
         rb = runbook_of(diagnosis)
         runbook_url = f"knowledge/runbooks/{rb}.md" if rb else ""
-        attempts = [{**a, "verification": v} for a, v in zip(attempts or [], list(verifications or []) + [""] * len(attempts or []))]
+        checks = list(verifications or [])
+        attempts = [{**a, **({"verification": checks[i]} if i < len(checks) else {})} for i, a in enumerate(attempts or [])]
         report = build_report(kind, incident, diagnosis, attempts, self.lifecycle.timeline(incident_id), runbook_url, note)
         delivery = deliver(config, report)
         state = STATE_AFTER[kind]
@@ -35,7 +38,12 @@ class NotifyingAction(AegisAction):
             self.logger.error("ESCALATION REACHED NO ONE: incident %s (%s) needs a human but no Slack or PagerDuty is "
                               "configured or reachable (slack: %s, pagerduty: %s)\n%s", incident_id, incident.get("alertname"),
                               delivery["slack"], delivery["pagerduty"], report_text(report))
-        self.lifecycle.event(incident_id, state, f"{kind} notification: slack {delivery['slack']['status']}, "
-                                                 f"pagerduty {delivery['pagerduty']['status']}")
+        text = f"{kind} notification: slack {delivery['slack']['status']}, pagerduty {delivery['pagerduty']['status']}"
+        if state == "identified":
+            identified(self.lifecycle, incident, text)
+        else:
+            if kind == "escalation":
+                identified(self.lifecycle, incident, "diagnosis: " + str((diagnosis or {}).get("action", "none")))
+            finished(self.lifecycle, incident, state, text)
         self.logger.info("decision incident=%s notify kind=%s state=%s routed=%s", incident_id, kind, state, delivery["routed"])
         return {"kind": kind, "state": state, "delivery": delivery, "report": report}

@@ -30,6 +30,9 @@ KIND_TITLES = {
     "resolved": "Aegis resolved",
     "escalation": "Aegis escalates: a human is needed",
     "noop": "Aegis: no action needed",
+    "self_resolved": "Aegis: resolved by itself before any action",
+    "approval": "Aegis asks for approval",
+    "declined": "Aegis: action declined by a human",
 }
 PD_SEVERITY = {"critical": "critical", "page": "critical", "error": "error", "high": "error", "warning": "warning", "info": "info"}
 
@@ -63,6 +66,9 @@ def build_report(kind: str, incident: dict[str, Any], diagnosis: dict[str, Any] 
         "escalation": "Take over: check the diagnosis and evidence below, then act; Aegis will not act again on this incident.",
         "resolved": "None; the incident is resolved and learned.",
         "noop": "None now; the incident stays open until the alert resolves.",
+        "self_resolved": "None; if it flaps, tune the alert (Aegis did nothing).",
+        "approval": "Approve or decline: st2 inquiry list, then st2 inquiry respond <id> -r '{\"approved\": true}'",
+        "declined": "The incident is yours; Aegis will not act on it.",
     }[kind]
     return {
         "kind": kind,
@@ -174,6 +180,6 @@ def send_pagerduty(section: dict[str, Any], report: dict[str, Any], event_action
 def deliver(config: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     """Send a report where it belongs; ``routed`` says whether any human channel took it."""
     slack = send_slack(config.get("slack") or {}, report)
-    pd_action = {"escalation": "trigger", "resolved": "resolve"}.get(report["kind"])
+    pd_action = {"escalation": "trigger", "resolved": "resolve", "self_resolved": "resolve"}.get(report["kind"])
     pagerduty = send_pagerduty(config.get("pagerduty") or {}, report, pd_action) if pd_action else {"status": "not_applicable"}
     return {"slack": slack, "pagerduty": pagerduty, "routed": "sent" in (slack["status"], pagerduty["status"])}

@@ -6,9 +6,12 @@
 
 A check is one of:
 
-- ``{"query": PROMQL, "below": 0.05}``: healthy when the instant query returns nothing, or
-  (with ``below``) every sample is under it. ``${label}`` fills in alert labels (see
-  ``lib/promql.py``).
+- ``{"query": PROMQL}``: an alert-style expression (``error_ratio > 0.05``), healthy when it
+  returns nothing.
+- ``{"query": PROMQL, "below": 0.05}``: a value, healthy when there are samples and every
+  one is under ``below``. No samples is *not* healthy here: a restarted target is briefly
+  not scraped, and its series going stale must not pass for a recovery.
+  ``${label}`` fills in alert labels (see ``lib/promql.py``).
 - ``{"http": URL, "status": 200}``: healthy when a GET answers that status (default any 2xx).
 
 Checks come from config ``verify.checks.<alertname>`` (or ``"*"``), else the matched
@@ -57,7 +60,7 @@ def check_once(check: dict[str, Any], labels: dict[str, str], prometheus: Promet
             return {"check": check, "healthy": False, "detail": str(exc)}
         values = [s["value"] for s in samples]
         below = check.get("below")
-        healthy = not values or (below is not None and all(v < float(below) for v in values))
+        healthy = bool(values) and all(v < float(below) for v in values) if below is not None else not values
         return {"check": check, "healthy": healthy, "detail": f"values {values[:5]}" if values else "no samples"}
     if "http" in check:
         try:
