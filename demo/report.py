@@ -13,8 +13,9 @@ Timing, for ``bench/mttr.py`` and the demo's table:
 
 - ``notified``: the sensor recorded Alertmanager's notification (the trigger instance);
 - ``verified``: the ``verify`` task ended healthy;
-- ``waiting``: the acting task (the target restarting, rolling back, ...) plus the time
-  ``verify`` spent polling until the signal was healthy (scrape interval, rule windows);
+- ``waiting``: the acting task (the target restarting, rolling back, ...), a human's
+  approval (``core.ask``) when the runbook is caution-class, plus the time ``verify`` spent
+  polling until the signal was healthy (scrape interval, rule windows);
 - ``own``: the rest of ``verified - notified``: recording, gathering context, diagnosis,
   pre-check, silence, scheduling between tasks and the verify action's own overhead.
 """
@@ -41,7 +42,8 @@ STAGES = {
     "notify_resolved": "resolved", "propose": "proposing", "propose_for_approval": "awaiting approval",
     "notify_advisory": "advised", "notify_noop": "noop", "unsilence_failed": "action failed",
     "unsilence_refused": "refused", "learn_failure": "action failed", "escalate": "escalating",
-    "notify_self_resolved": "resolved by itself",
+    "notify_self_resolved": "resolved by itself", "notify_approval": "awaiting approval", "approve": "awaiting approval",
+    "notify_declined": "declined",
 }
 
 
@@ -86,7 +88,8 @@ class Run:
 
     @property
     def result(self) -> dict[str, Any]:
-        return self.execution.get("result") or {}
+        """The workflow's output (the orquesta runner's result is ``{"output": ...}``)."""
+        return (self.execution.get("result") or {}).get("output") or {}
 
     def task(self, name: str, last: bool = True) -> dict[str, Any] | None:
         found = [t for t in self.tasks if t.get("task_name") == name]
@@ -156,7 +159,7 @@ class Run:
         if self.verified is None:
             return None
         waiting = 0.0
-        for task in self.acted:
+        for task in [*self.acted, *[t for t in self.tasks if t.get("task_name") == "approve"]]:
             start, end = epoch(task.get("start_timestamp")), epoch(task.get("end_timestamp"))
             if start is not None and end is not None:
                 waiting += end - start

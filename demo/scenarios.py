@@ -12,6 +12,7 @@ end (``resolved`` or ``escalated``). When Aegis does not fix it, "the on-call hu
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -59,6 +60,13 @@ def _flush_cache(stack: Stack) -> None:
         subprocess.run([*cli, "DEL", *keys], capture_output=True, check=True)
 
 
+def _answer(stack: Stack, inquiry_id: str, response: dict[str, Any]) -> None:
+    """Answer Aegis's approval request as a human would (``st2 inquiry respond``)."""
+    result = stack.aegis("inquiry", "respond", inquiry_id, "-r", json.dumps(response))
+    if result.returncode != 0:
+        raise StackError(f"answering inquiry {inquiry_id} failed: {result.stdout[-500:]}{result.stderr[-500:]}")
+
+
 def _bad_release(stack: Stack) -> None:
     """CI/CD reports the deploy (as it would to st2's webhook), then deploys the buggy v2."""
     result = stack.aegis("action", "execute", "aegis.record_deploy", "service=victim", "version=v2",
@@ -78,6 +86,7 @@ class Scenario:
     inject: Callable[[Stack], Any]
     manual_fix: Callable[[Stack], Any]  # what the on-call human does when Aegis does not fix it
     labels: dict[str, str] = field(default_factory=dict)  # to tell apart alerts of one name
+    approve: bool = False  # a caution-class action: the on-call human approves Aegis's plan (core.ask)
 
 
 def _fault(name: str) -> Callable[[Stack], Any]:
@@ -99,10 +108,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("slow_dependency", "slow third-party dependency", "UpstreamLatencyHigh", "escalate", "escalated",
              _fault("slow_dependency"), _fault_off("slow_dependency")),
     Scenario("cpu_spin", "CPU spin (caution: a human approves the restart)", "ProcessCPUHigh",
-             "restart victim (plan only)", "escalated", _fault("cpu_spin"), _restart_victim),
-    Scenario("idle_in_transaction", "PostgreSQL session idle in transaction (caution: needs approval)",
-             "PostgresqlIdleInTransaction", "cancel_query orders (plan only)", "escalated",
-             _fault("idle_in_transaction"), _terminate_report),
+             "restart victim", "resolved", _fault("cpu_spin"), _restart_victim, approve=True),
+    Scenario("idle_in_transaction", "PostgreSQL session idle in transaction (caution: a human approves)",
+             "PostgresqlIdleInTransaction", "cancel_query orders", "resolved",
+             _fault("idle_in_transaction"), _terminate_report, approve=True),
     # Last: for two hours a deploy of the victim is a suspect for any of its alerts (the
     # diagnoser's deploy window), so the scenarios before it would be rolled back too.
     Scenario("bad_release", "bad release (v2 fails half the checkouts)", "HighErrorRate", "rollback victim",
@@ -167,7 +176,7 @@ def run_scenario(stack: Stack, scenario: Scenario, progress: Progress = lambda l
         return next((r for r in history.runs() if r.id not in known and _matches(r.labels, scenario)), None)
 
     run = wait_until(new_run, left(), f"Aegis to start a workflow for {scenario.alertname}")
-    stage, reported = None, 0
+    stage, reported, answered = None, 0, set()
     while True:
         run = next(r for r in history.runs() if r.id == run.id)
         # One line per stage, in order, even for a task that came and went between two polls.
@@ -180,6 +189,12 @@ def run_scenario(stack: Stack, scenario: Scenario, progress: Progress = lambda l
                 progress(f"{scenario.name}: {stage}" + (f" ({detail})" if detail else ""))
         if run.done:
             break
+        ask = run.task("approve")
+        if ask is not None and ask["status"] == "pending" and ask["id"] not in answered:
+            answered.add(ask["id"])
+            if scenario.approve:
+                _answer(stack, ask["id"], {"approved": True, "reason": "on call: plan looks right"})
+                progress(f"{scenario.name}: the on-call human approves the plan (aegis inquiry respond)")
         if time.monotonic() > deadline:
             result.problems.append(f"the workflow did not finish within {timeout:.0f}s (stage {stage})")
             result.run = run

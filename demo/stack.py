@@ -131,7 +131,8 @@ class Stack:
         self.extra_config = extra_config or {}
         self.log = log or (lambda line: None)
         self.ports = {name: free_port() for name in (
-            "supervisor", "redis", "pg", "victim", "prometheus", "alertmanager", "webhook", "api", "knowledge")}
+            "supervisor", "redis", "pg", "victim", "prometheus", "alertmanager", "webhook", "api", "knowledge",
+            "st2api", "st2auth")}
         self.webhook_token = secrets.token_urlsafe(24)
         self.supervisor_password = secrets.token_urlsafe(12)
         self.deploy_token = secrets.token_urlsafe(16)
@@ -179,7 +180,9 @@ class Stack:
     def runtime_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(AEGIS_HOME=str(self.home), AEGIS_VIRTUALENVS=str(self.virtualenvs),
-                   AEGIS_API_LISTEN=f"127.0.0.1:{self.ports['api']}", PYTHONPATH=str(REPO))
+                   AEGIS_API_LISTEN=f"127.0.0.1:{self.ports['api']}", PYTHONPATH=str(REPO),
+                   AEGIS_ST2_API_LISTEN=f"127.0.0.1:{self.ports['st2api']}",
+                   AEGIS_ST2_AUTH_LISTEN=f"127.0.0.1:{self.ports['st2auth']}")
         env.pop("AEGIS_PACKS_DIR", None)
         for key in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):  # the demo diagnoses offline
             env.pop(key, None)
