@@ -60,6 +60,7 @@ class Run:
     execution: dict[str, Any]
     tasks: list[dict[str, Any]]
     notified: float | None
+    alert: dict[str, Any] = field(default_factory=dict)  # the aegis.alert payload that started it
     lifecycle: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,16 +68,21 @@ class Run:
         return self.execution["id"]
 
     @property
-    def params(self) -> dict[str, Any]:
-        return self.execution.get("parameters") or {}
+    def incident_id(self) -> str:
+        # The workflow's only input: alert text never is one (it is read from the stores).
+        return (self.execution.get("parameters") or {}).get("incident_id", "")
 
     @property
     def alertname(self) -> str:
-        return self.params.get("alertname", "")
+        return self.alert.get("alertname") or self.labels.get("alertname", "")
 
     @property
     def labels(self) -> dict[str, str]:
-        return self.params.get("labels") or {}
+        return self.alert.get("labels") or {}
+
+    @property
+    def fingerprint(self) -> str:
+        return self.alert.get("fingerprint", "")
 
     @property
     def status(self) -> str:
@@ -197,8 +203,10 @@ class History:
             tasks = self.records.list_executions(parent=ex["id"], limit=1000, newest_first=False)
             ti = self.records.get_trigger_instance(ex["trigger_instance_id"]) if ex.get("trigger_instance_id") else None
             notified = epoch(ti["occurrence_time"]) if ti else epoch(ex.get("start_timestamp"))
+            run = Run(ex, tasks, notified, (ti or {}).get("payload") or {})
             record = next((t for t in tasks if t.get("task_name") == "record_incident"), None)
             incident = ((record or {}).get("result") or {}).get("result") or {}
-            lifecycle = self._lifecycle(incident["id"], incident.get("opened_at")) if incident.get("id") else {}
-            runs.append(Run(ex, tasks, notified, lifecycle))
+            if run.incident_id:
+                run.lifecycle = self._lifecycle(run.incident_id, incident.get("opened_at"))
+            runs.append(run)
         return runs

@@ -59,7 +59,7 @@ def _check_resolved(stack: Stack, name: str):
     assert run.lifecycle["state"] == "resolved" and run.lifecycle["mttr_seconds"] is not None, run.lifecycle
     assert run.outcome == "resolved" and run.result["outcome"] == "resolved"
     assert result.alert_resolved
-    fingerprint = run.params["fingerprint"]
+    fingerprint = run.fingerprint
     wait_until(lambda: _resolve_notified(stack, fingerprint), 60, "Alertmanager's resolve to reach Aegis")
     return result
 
@@ -104,7 +104,7 @@ def test_full_data_volume_escalates_with_a_complete_report(stack):
     assert len(events) == 1, events
     event = events[0]
     assert event["event_action"] == "trigger" and event["routing_key"] == stack.pagerduty_key
-    assert event["dedup_key"] == run.params["fingerprint"]
+    assert event["dedup_key"] == run.fingerprint
     details = event["payload"]["custom_details"]["report"]
     for part in ("Impact:", "Diagnosis: escalate", "Timeline:", "Evidence:", "Next:", "alert: http"):
         assert part in details, (part, details)
