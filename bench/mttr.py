@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"resolved runs: {len(resolved)}; own p50 {own_p50:.3f}s (max {max(r.own_seconds for r in resolved):.3f}s); "
           f"total p50 {statistics.median(totals):.2f}s, max {max(totals):.2f}s; waiting p50 "
           f"{statistics.median(r.waiting_seconds for r in resolved):.2f}s")
+    stages: dict[str, list[float]] = {}
+    for run in resolved:
+        for name, seconds in run.own_breakdown().items():
+            stages.setdefault(name, []).append(seconds)
+    print("own time by stage, p50: " + ", ".join(f"{name} {statistics.median(v) * 1000:.0f} ms"
+                                              for name, v in sorted(stages.items(), key=lambda kv: -statistics.median(kv[1]))))
     goals = own_p50 <= OWN_P50_GOAL and max(totals) <= TOTAL_GOAL
     print(f"goals (own p50 <= {OWN_P50_GOAL}s, every total <= {TOTAL_GOAL:g}s): "
           f"{'met' if goals else 'NOT met'}; scenarios as expected: {'all' if ok else 'NOT all'}")

@@ -173,6 +173,24 @@ class Run:
         waiting += float(((verify.get("result") or {}).get("result") or {}).get("seconds") or 0.0)
         return waiting
 
+    def own_breakdown(self) -> dict[str, float]:
+        """Aegis's own time by task (up to verified), plus ``between tasks`` (the workflow
+        engine scheduling the next task) and ``verify overhead`` (verify minus its polling)."""
+        if self.verified is None or self.own_seconds is None:
+            return {}
+        parts: dict[str, float] = {}
+        for task in self.tasks:
+            name, start, end = task.get("task_name") or "", epoch(task.get("start_timestamp")), epoch(task.get("end_timestamp"))
+            if start is None or end is None or end > self.verified + 1e-3 or name in ("act", "approve"):
+                continue
+            seconds = end - start
+            if name == "verify":
+                name = "verify overhead"
+                seconds -= float(((task.get("result") or {}).get("result") or {}).get("seconds") or 0.0)
+            parts[name] = parts.get(name, 0.0) + seconds
+        parts["between tasks"] = self.own_seconds - sum(parts.values())
+        return parts
+
     @property
     def own_seconds(self) -> float | None:
         if self.mttr_seconds is None or self.waiting_seconds is None:
