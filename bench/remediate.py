@@ -36,6 +36,8 @@ from incidents import IncidentStore  # noqa: E402
 from servers import alertmanager, prometheus, supervisord  # noqa: E402
 from servers._proc import free_port  # noqa: E402
 
+from st2lite.pack_env.pack_runtime.datastore import DatastoreService  # noqa: E402
+
 VICTIM = textwrap.dedent('''
     import sys
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -57,23 +59,6 @@ STAGES = {
     "finish (silence, notify)": ("expire_silence", "notify_resolved"),
     "learn (beside notify)": ("learn_success",),
 }
-
-
-class Store:
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def get_value(self, name, local=True, scope="system", decrypt=False):
-        return self.store.get(name)
-
-    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
-        self.store.set(name, value, ttl=ttl)
-
-    def delete_value(self, name, local=True, scope="system"):
-        return self.store.delete(name)
-
-    def list_values(self, local=True, prefix=None, limit=None, offset=None):
-        return self.store.list(prefix=prefix)
 
 
 def _seconds(ex: dict) -> float:
@@ -116,7 +101,7 @@ def main() -> int:
         }
         (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(config))
         rt = Runtime(Settings.from_env(home=home, packs_dir=REPO / "packs"))
-        store = IncidentStore(Store(rt.store))
+        store = IncidentStore(DatastoreService(rt.store, "aegis", "bench"))
         rows: list[dict[str, float]] = []
         per_task: dict[str, list[float]] = {}
         for i in range(args.n + 1):

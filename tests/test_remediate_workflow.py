@@ -35,7 +35,7 @@ for _server in (alertmanager, prometheus, redis, supervisord):
         pytest.skip(_server.available(), allow_module_level=True)
 
 VICTIMS = ("victim-ok", "victim-advise", "victim-stuck", "victim-monitor", "victim-gone", "victim-loop", "victim-rate",
-           "victim-template", "victim-crash")
+           "victim-template", "victim-crash", "victim-bystander")
 VICTIM = textwrap.dedent('''
     import sys
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -154,7 +154,7 @@ def default_mode(runtime):
 
 def fire(world: World, service: str, alertname: str = "HighMemoryUsage", summary: str = "", **extra_labels) -> dict:
     """Post a firing alert to Alertmanager as Prometheus would; return it as Alertmanager has it."""
-    port = world.ports.get(service, world.redis.port)
+    port = world.ports.get(service, world.ports.get(extra_labels.pop("port_of", ""), world.redis.port))
     labels = {"alertname": alertname, "service": service, "instance": f"127.0.0.1:{port}", "severity": "warning", **extra_labels}
     annotations = {"summary": summary or f"{service} memory above 90% and growing steadily (memory leak)"}
     world.am.post_alerts([{"labels": labels, "annotations": annotations}])
@@ -167,23 +167,10 @@ def fire(world: World, service: str, alertname: str = "HighMemoryUsage", summary
     raise AssertionError("the alert did not reach Alertmanager")
 
 
-class RuntimeDatastore:
-    """st2's datastore calls (what an action or sensor service offers) over the runtime's store."""
+def RuntimeDatastore(store):  # noqa: N802 (a factory: st2's action service datastore calls on the runtime's store)
+    from st2lite.pack_env.pack_runtime.datastore import DatastoreService
 
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def get_value(self, name, local=True, scope="system", decrypt=False):
-        return self.store.get(name)
-
-    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
-        self.store.set(name, value, ttl=ttl)
-
-    def delete_value(self, name, local=True, scope="system"):
-        return self.store.delete(name)
-
-    def list_values(self, local=True, prefix=None, limit=None, offset=None):
-        return self.store.list(prefix=prefix)
+    return DatastoreService(store, "aegis", "tests")
 
 
 def remediate(runtime, am_alert: dict, annotations: dict | None = None, wait: bool = True) -> dict:
@@ -361,7 +348,8 @@ def test_loop_guard(world, runtime):
     before = pid(world, "victim-loop")
     out = output(remediate(runtime, am_alert))
     assert out["outcome"] == "escalated"
-    assert out["note"].startswith("not acting: loop guard: incident " + inc)
+    assert out["note"] == "not acting"
+    assert out["refusal"]["reason"].startswith("loop guard: incident " + inc)
     assert pid(world, "victim-loop") == before
 
 
@@ -370,7 +358,9 @@ def test_rate_limit(world, runtime):
     before = pid(world, "victim-rate")
     out = output(remediate(runtime, fire(world, "victim-rate")))
     assert out["outcome"] == "escalated"
-    assert "rate limit: 3 actions on victim-rate in the last hour" in out["note"]
+    assert "rate limit: 3 actions on victim-rate in the last hour" in out["refusal"]["reason"]
+    report = pd_events(world, out["incident"]["fingerprint"])[0]["payload"]["custom_details"]["report"]
+    assert "Note: not acting: rate limit: 3 actions on victim-rate" in report
     assert pid(world, "victim-rate") == before
 
 
@@ -449,7 +439,9 @@ def test_caution_action_declined(world, runtime):
     runtime.inquiries.respond(inquiry["id"], {"approved": False, "reason": "cold cache would hurt the DB"}, user="oncall")
     out = output(_finished(runtime, ex_id))
     assert out["outcome"] == "declined"
-    assert out["note"] == "a human declined the action (cold cache would hurt the DB)"
+    assert out["note"] == "a human declined the action"
+    assert out["refusal"] == {"approved": False, "reason": "cold cache would hurt the DB"}
+    assert "a human declined the action: cold cache would hurt the DB" in " ".join(slack_texts(world, out["incident"]["id"]))
     assert r.exists("cache-no:a") == 1
     assert pd_events(world, out["incident"]["fingerprint"]) == []
 
@@ -461,3 +453,15 @@ def test_caution_action_unanswered_escalates(world, runtime):
     assert out["outcome"] == "escalated" and out["note"] == "no approval within 30 minutes"
     assert r.exists("cache-late:a") == 1
     assert [e["event_action"] for e in pd_events(world, out["incident"]["fingerprint"])] == ["trigger"]
+
+
+def test_a_target_label_holding_an_expression_is_not_rewritten(world, runtime):
+    """orquesta evaluates a string an expression returns once more: the workflow passes the
+    decision object, so "<% 'victim-bystander' %>" stays that literal name and names no process."""
+    before = pid(world, "victim-bystander")
+    am_alert = fire(world, "<% 'victim-bystander' %>", port_of="victim-bystander")
+    out = output(remediate(runtime, am_alert))
+    assert pid(world, "victim-bystander") == before
+    assert out["diagnosis"]["target"] == "<% 'victim-bystander' %>"
+    assert out["outcome"] == "escalated"
+    assert all(a.get("target") == "<% 'victim-bystander' %>" for a in out["attempts"])

@@ -21,7 +21,9 @@ from base import AegisAction
 
 class Silence(AegisAction):
     def run(self, incident_id: str, operation: str = "create", silence_id: str = "", minutes: float | None = None,
-            action: str = "", target: str = "") -> dict[str, Any]:
+            action: str = "", target: str = "", diagnosis: dict[str, Any] | None = None) -> dict[str, Any]:
+        action = action or str((diagnosis or {}).get("action") or "")
+        target = target or str((diagnosis or {}).get("target") or "")
         incident = self.load_incident(incident_id)
         am = AlertmanagerAPI.from_config(self.config or {})
         if operation == "create":

@@ -80,3 +80,30 @@ class RollbackTest(_Kube):
             call = api.calls("POST", "/rollback")[0]
             self.assertEqual(call["body"], {"action": "rollback", "service": "web"})
             self.assertEqual(call["headers"]["authorization"], "Bearer deploy-token")
+
+
+class ComposeScaleUpTest(BaseActionTestCase):
+    action_cls = ScaleUp
+
+    def test_a_compose_service_gets_one_more_container_like_the_others(self):
+        from servers.standins import DockerStandIn
+
+        labels = {"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}
+        with DockerStandIn() as dock:
+            for n in (1, 2):
+                dock.add_container(f"shop-web-{n}", "web:7", {**labels, "com.docker.compose.container-number": str(n)})
+            dock.add_container("shop-db-1", "postgres:16", {**labels, "com.docker.compose.service": "db"})
+            config = {"mode": "auto", "targets": {"web": {"backend": "compose", "project": "shop", "service": "web"}},
+                      "docker": {"base_url": "tcp://" + dock.url.split("//")[1], "max_replicas": 5}}
+            dry = self.get_action_instance(config).run(incident_id="inc-1", target="web")
+            self.assertEqual((dry["plan"]["replicas_from"], dry["plan"]["replicas_to"], dry["plan"]["new_containers"]),
+                             (2, 3, ["shop-web-3"]))
+            self.assertEqual(dock.calls("POST"), [])
+            report = self.get_action_instance(config).run(incident_id="inc-1", target="web", dry_run=False)
+            self.assertEqual(report["result"]["replicas"], 3)
+            created = dock.calls("POST", "/containers/create")[0]
+            self.assertEqual(created["query"]["name"], ["shop-web-3"])
+            self.assertEqual(created["body"]["Image"], "web:7")
+            self.assertEqual(created["body"]["Labels"]["com.docker.compose.container-number"], "3")
+            self.assertEqual(created["body"]["HostConfig"]["NetworkMode"], "shop_default")
+            self.assertEqual(len(dock.calls("POST", r"/containers/[0-9a-f]+/start$")), 1)

@@ -3,7 +3,7 @@
     class Restart(ActingAction):
         name = "restart"          # the remedy table in lib/remedies.py does the rest
 
-``run(incident_id, target, dry_run=True, ...)`` returns
+``run(incident_id, target | decision, dry_run=True, lock=..., ...)`` returns
 ``{"action", "target", "incident_id", "dry_run", "outcome", "reason", "plan", "result"}``,
 ``outcome`` being ``dry_run``, ``refused`` (a guard said no, see ``lib/safety.py``) or
 ``done``. The plan (read-only: the backend, the object, the exact commands, keys, files and
@@ -22,7 +22,7 @@ from typing import Any
 from base import AegisAction
 from outcomes import ACTIONS, identified
 from remedies import remedy_for
-from safety import Guards
+from safety import Guards, target_key
 
 LOG = logging.getLogger("aegis.act")
 
@@ -30,7 +30,20 @@ LOG = logging.getLogger("aegis.act")
 class ActingAction(AegisAction):
     name = ""
 
-    def run(self, incident_id: str, target: str, dry_run: bool = True, **params: Any) -> dict[str, Any]:
+    def run(self, incident_id: str, target: str = "", dry_run: bool = True, decision: dict[str, Any] | None = None,
+            lock: str = "", **params: Any) -> dict[str, Any]:
+        # In a workflow the target comes inside the decision object: orquesta evaluates a
+        # string an expression returns once more, so a target label "<% ... %>" passed as
+        # <% ctx().diagnosis.target %> would be rewritten on the way. ``lock`` is the
+        # target's key (safe characters only) that the per-target policy counts on.
+        if isinstance(decision, dict) and decision.get("target"):
+            if target and target != decision["target"]:
+                raise ValueError("target and decision.target differ")
+            target = str(decision["target"])
+        if not target:
+            raise ValueError("give target (or a decision with one)")
+        if lock and lock != target_key(target):
+            raise ValueError(f"lock {lock!r} is not the key of target {target!r}")
         report: dict[str, Any] = {"action": self.name, "target": target, "incident_id": incident_id,
                                   "dry_run": bool(dry_run), "outcome": "dry_run", "reason": None, "result": None}
         guards = Guards(self.action_service, self.config)

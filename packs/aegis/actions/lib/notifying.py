@@ -22,7 +22,11 @@ class NotifyingAction(AegisAction):
 
     def run(self, incident_id: str, kind: str = "", diagnosis: dict[str, Any] | None = None,
             attempts: list[dict[str, Any]] | None = None, verifications: list[str] | None = None,
-            note: str = "") -> dict[str, Any]:
+            note: str = "", refusal: dict[str, Any] | None = None) -> dict[str, Any]:
+        # Reasons that may quote alert text (a target) come as an object, never as a
+        # string built in the workflow (orquesta would evaluate it once more).
+        if isinstance(refusal, dict) and refusal.get("reason"):
+            note = f"{note}: {refusal['reason']}" if note else str(refusal["reason"])
         kind = self.kind or kind
         incident = self.load_incident(incident_id)
         config = self.config or {}

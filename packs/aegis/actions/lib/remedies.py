@@ -110,7 +110,20 @@ def _scale_kube(config, plan):
     return {"replicas_from": plan["replicas_from"], "replicas": kube.set_replicas(w, plan["replicas_to"])}
 
 
-SCALE_UP = {"kubernetes": Remedy(_scale_kube_plan, _scale_kube)}
+def _scale_compose_plan(config, target, entry, params):
+    section = config.get("docker") or {}
+    step = int(params.get("step") or section.get("scale_step") or 1)
+    maximum = int(entry.get("max_replicas") or section.get("max_replicas") or 10)
+    plan = _docker(config).compose_scale_plan(entry.get("project") or "", entry.get("service") or entry["name"], step, maximum,
+                                              approved=bool(params.get("approved")))
+    return {"backend": "compose", **plan}
+
+
+def _scale_compose(config, plan):
+    return _docker(config).compose_scale(plan)
+
+
+SCALE_UP = {"kubernetes": Remedy(_scale_kube_plan, _scale_kube), "compose": Remedy(_scale_compose_plan, _scale_compose)}
 
 
 # -- rollback --------------------------------------------------------------------------

@@ -181,22 +181,49 @@ class KubernetesStandIn(_StandIn):
 
 
 class DockerStandIn(_StandIn):
-    """Engine API v1.41: ``GET /containers/{id}/json`` and ``POST /containers/{id}/restart``."""
+    """Engine API v1.41: container inspect, restart, list (label filters), create, start."""
 
     def __init__(self) -> None:
         super().__init__()
         self.containers: dict[str, dict] = {}
 
-    def add_container(self, name: str, image: str = "app:1") -> str:
+    def add_container(self, name: str, image: str = "app:1", labels: dict[str, str] | None = None, running: bool = True) -> str:
         cid = uuid.uuid4().hex * 2
-        self.containers[cid] = {"Id": cid, "Name": "/" + name, "Config": {"Image": image, "Labels": {}},
-                                "State": {"Status": "running", "Running": True, "StartedAt": "2024-05-01T10:00:00Z"}, "RestartCount": 0}
+        self.containers[cid] = {"Id": cid, "Name": "/" + name, "Config": {"Image": image, "Labels": dict(labels or {}),
+                                                                         "Env": ["A=1"], "Cmd": ["serve"]},
+                                "State": {"Status": "running" if running else "created", "Running": running,
+                                          "StartedAt": "2024-05-01T10:00:00Z"}, "RestartCount": 0,
+                                "NetworkSettings": {"Networks": {"shop_default": {}}}}
         return cid
+
+    def _list(self, query: dict) -> list[dict]:
+        wanted = json.loads(query.get("filters", ["{}"])[0]).get("label", [])
+        out = []
+        for c in self.containers.values():
+            labels = c["Config"]["Labels"]
+            if c["State"]["Running"] and all(labels.get(k) == v for k, _, v in (w.partition("=") for w in wanted)):
+                out.append({"Id": c["Id"], "Names": [c["Name"]], "Labels": labels, "State": c["State"]["Status"]})
+        return out
 
     def _find(self, ref: str) -> dict | None:
         return next((c for cid, c in self.containers.items() if cid.startswith(ref) or c["Name"] == "/" + ref), None)
 
     def route(self, req: dict[str, Any]) -> tuple[int, Any]:
+        if req["path"] == "/v1.41/containers/json":
+            return 200, self._list(req["query"])
+        if req["path"] == "/v1.41/containers/create" and req["method"] == "POST":
+            body = req["body"]
+            cid = self.add_container(req["query"]["name"][0], body["Image"], body.get("Labels"), running=False)
+            self.containers[cid]["Config"].update(Env=body.get("Env"), Cmd=body.get("Cmd"))
+            self.containers[cid]["HostConfig"] = body.get("HostConfig")
+            return 201, {"Id": cid, "Warnings": []}
+        start = re.match(r"^/v1\.41/containers/([^/]+)/start$", req["path"])
+        if start and req["method"] == "POST":
+            c = self._find(start.group(1))
+            if c is None:
+                return 404, {"message": "No such container"}
+            c["State"].update(Status="running", Running=True, StartedAt=_now())
+            return 204, None
         m = re.match(r"^/v1\.41/containers/([^/]+)/(json|restart)$", req["path"])
         if not m:
             return 404, {"message": f"page not found: {req['path']}"}
