@@ -118,17 +118,22 @@ class Run:
         task = self.task("diagnose")
         return ((task or {}).get("result") or {}).get("result") or {}
 
+    @staticmethod
+    def _target(task: dict[str, Any]) -> str:
+        # The target travels inside the decision object (``decision.target``) in a workflow,
+        # as a ``target`` parameter when an action is run by hand.
+        params = task.get("parameters") or {}
+        return str(params.get("target") or (params.get("decision") or {}).get("target") or "")
+
     @property
     def action(self) -> str:
-        """What was done: ``restart victim`` (acted), ``escalate``, or ``restart victim (dry run)``."""
+        """What was done: ``restart victim`` (acted), ``escalate``, or ``restart victim (plan only)``."""
         act = self.task("act")
         if act is not None:
-            params = act.get("parameters") or {}
-            return f"{act['action'].split('.', 1)[1]} {params.get('target', '')}".strip()
+            return f"{act['action'].split('.', 1)[1]} {self._target(act)}".strip()
         proposed = self.task("propose_for_approval") or self.task("propose")
         if proposed is not None:
-            params = proposed.get("parameters") or {}
-            return f"{proposed['action'].split('.', 1)[1]} {params.get('target', '')} (plan only)".strip()
+            return f"{proposed['action'].split('.', 1)[1]} {self._target(proposed)} (plan only)".strip()
         diagnosis = self.diagnosis
         return diagnosis.get("action", "") if diagnosis else ""
 
