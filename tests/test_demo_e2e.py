@@ -19,9 +19,8 @@ import pytest
 import requests
 from conftest import VIRTUALENVS
 
-from demo.report import History
 from demo.scenarios import SCENARIOS, run_scenario, settle
-from demo.stack import Stack, missing_packages, wait_until
+from demo.stack import Stack, missing_packages
 
 pytestmark = [pytest.mark.services, pytest.mark.skipif(bool(missing_packages()),
                                                        reason=f"missing Debian packages: {missing_packages()}")]
@@ -32,13 +31,6 @@ def stack(tmp_path_factory):
     with Stack(tmp_path_factory.mktemp("demo"), virtualenvs=VIRTUALENVS) as s:
         yield s
     assert s.listening_ports() == [], "the stack left something listening"
-
-
-def _resolve_notified(stack: Stack, fingerprint: str) -> bool:
-    """Alertmanager sent this alert's resolve to the webhook (a recorded ``resolved`` trigger)."""
-    history = History(stack.home)
-    return any(t["payload"].get("fingerprint") == fingerprint and t["payload"].get("status") == "resolved"
-               for t in history.records.list_trigger_instances("aegis.alert", limit=1000))
 
 
 def _check_resolved(stack: Stack, name: str):
@@ -58,9 +50,11 @@ def _check_resolved(stack: Stack, name: str):
     # The incident is resolved in the history, with its MTTR; Alertmanager sent the resolve.
     assert run.lifecycle["state"] == "resolved" and run.lifecycle["mttr_seconds"] is not None, run.lifecycle
     assert run.outcome == "resolved" and run.result["outcome"] == "resolved"
+    # Alertmanager shows it resolved (no longer active). Its resolve notification to the
+    # webhook is not asserted: an alert that resolves while Aegis's silence still covers it
+    # is muted, so whether the resolve is sent depends on which comes first.
     assert result.alert_resolved
-    fingerprint = run.fingerprint
-    wait_until(lambda: _resolve_notified(stack, fingerprint), 60, "Alertmanager's resolve to reach Aegis")
+    assert not [a for a in stack.alerts(active_only=True) if a["fingerprint"] == run.fingerprint]
     return result
 
 
