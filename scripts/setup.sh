@@ -10,7 +10,9 @@ export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 
 if [[ "${1:-}" == "--services" ]]; then
   # openssl: an independent st2 decryption in tests
-  packages=(prometheus-alertmanager rabbitmq-server openssl postgresql redis-server supervisor prometheus)
+  packages=(prometheus prometheus-alertmanager rabbitmq-server openssl postgresql redis-server supervisor docker-compose)
+  # A set: several features need the same servers.
+  mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
   missing=()
   for p in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
@@ -21,7 +23,7 @@ if [[ "${1:-}" == "--services" ]]; then
     $SUDO apt-get update -qq
     # The packages' own services are not wanted: tests start private instances.
     DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    for svc in rabbitmq-server prometheus-alertmanager postgresql redis-server supervisor prometheus; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
+    for svc in rabbitmq-server prometheus-alertmanager prometheus postgresql redis-server supervisor; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
   fi
 fi
 
