@@ -63,4 +63,4 @@ fi
 export PYTHONPATH="$PWD/st2lite/pack_env:$PWD/packs/aegis/actions/lib:$PWD/scripts"
 "$VENV/bin/python" scripts/import_pack_modules.py packs/aegis
 # Tests that need torch/faiss are reported skipped (scripts/light_env_plugin.py); all others run.
-"$VENV/bin/python" -m pytest packs/aegis/tests -q -p no:cacheprovider -p light_env_plugin "$@"
+AEGIS_LIGHT_ENV=1 "$VENV/bin/python" -m pytest packs/aegis/tests -q -p no:cacheprovider -p light_env_plugin "$@"
