@@ -29,3 +29,14 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 .venv/bin/aegis pack setup
+
+# The real st2 CLI for the API tests, in its own virtualenv (its pins clash with orquesta's);
+# rebuilt only when the pin changes.
+ST2CLIENT_PIN="st2client==3.9.0"
+ST2CLIENT_VENV=${ST2CLIENT_VENV:-$PWD/.venvs/st2client}
+if [[ "$(cat "$ST2CLIENT_VENV/PIN" 2>/dev/null)" != "$ST2CLIENT_PIN" ]]; then
+  rm -rf "$ST2CLIENT_VENV"
+  "$PYTHON" -m venv "$ST2CLIENT_VENV"
+  "$ST2CLIENT_VENV/bin/pip" install -q --disable-pip-version-check "$ST2CLIENT_PIN"
+  echo "$ST2CLIENT_PIN" > "$ST2CLIENT_VENV/PIN"
+fi

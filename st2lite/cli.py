@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .api import cli as api_cli
 from .pack_env.pack_runtime.records import EXECUTION_STATUSES
 from .settings import Settings, StartupError
 
@@ -211,7 +212,8 @@ def delegate_to_pack(argv: list[str], settings: Settings) -> int:
     return 2
 
 
-BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack")
+BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack",
+                    *api_cli.COMMANDS)
 
 
 _PACK_COMMAND = re.compile(r"""\bsub\.add_parser\(\s*["']([\w-]+)["'](?:[^)]*?help=["']([^"']*)["'])?""")
@@ -299,6 +301,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     pack_sub = pack.add_subparsers(dest="pack_cmd", required=True, metavar="SUBCOMMAND")
     setup = pack_sub.add_parser("setup", help="create or refresh pack virtualenvs from requirements.txt")
     setup.add_argument("packs", nargs="*", help="pack directories (default: every pack)")
+    api_cli.add_parsers(sub)  # user, apikey, inquiry
 
     # The packs' own commands (run in the pack's virtualenv): listed here, handed over by main().
     for name, help_text, pack_ref in pack_commands(settings) if settings else []:
@@ -354,6 +357,8 @@ def _main(argv: list[str] | None = None) -> int:
         from .rule_tester import main as tester_main
 
         return tester_main(["--rule", args.rule, "--trigger-instance", args.trigger_instance])
+    if args.command in api_cli.COMMANDS:
+        return api_cli.main(args, settings)
     handlers = {"action": cmd_action, "execution": cmd_execution, "trigger-instance": cmd_trigger_instance,
                 "key": cmd_key, "pack": cmd_pack_setup}
     return handlers[args.command](args, settings)

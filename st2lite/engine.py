@@ -9,8 +9,9 @@ orquesta with the real conductor, noop), workflow engine and execution history.
     runtime.wait(ex_id)["status"]        # 'succeeded'
     runtime.stop()
 
-Supported runners: ``python-script``, ``orquesta``, ``noop``; the built-in ``core`` pack
-has ``core.noop`` and ``core.echo``. Any other runner type fails its executions with a
+Supported runners: ``python-script``, ``orquesta``, ``noop``, ``inquirer``; the built-in
+``core`` pack has ``core.noop``, ``core.echo`` and ``core.ask`` (st2's inquiries: see
+``st2lite.control``, which also pauses, resumes and cancels workflows). Any other runner type fails its executions with a
 clear error (st2lite runs no shell, remote or HTTP runners). The packs' action policies
 (concurrency, retry: ``st2lite.policies``) apply to every execution, tasks included.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import shims  # noqa: F401  (before anything imports orquesta)
+from .control import ExecutionControl, Inquiries
 from .criteria import RuleMatchingError, match_rules
 from .loader import (
     ActionMeta,
@@ -58,6 +60,11 @@ LOG = logging.getLogger(__name__)
 DEFAULT_USER = "stanley"  # st2's default system user
 PYTHON_DEFAULT_TIMEOUT = 600  # st2's python-script runner default, in seconds
 SWEEP_GRACE = 5.0  # seconds before the sweep takes a trigger instance no sensor announced
+INQUIRY_DEFAULT_SCHEMA: dict[str, Any] = {  # st2's inquirer runner default
+    "title": "response_data",
+    "type": "object",
+    "properties": {"continue": {"type": "boolean", "description": "Would you like to continue the workflow?", "required": True}},
+}
 
 # Runner parameters of the runners st2lite supports (st2's runner metadata); an action's
 # own parameters may override their attributes (e.g. a shorter ``timeout`` default).
@@ -70,6 +77,16 @@ RUNNER_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "orquesta": {},
     "noop": {},
+    # st2's inquirer runner (contrib/runners/inquirer_runner/runner.yaml): core.ask.
+    "inquirer": {
+        "schema": {"type": "object", "required": True, "default": INQUIRY_DEFAULT_SCHEMA,
+                   "description": "A JSON schema that will be used to validate the response data"},
+        "route": {"type": "string", "default": "", "description": "An arbitrary value for allowing rules to route to proper notification channel"},
+        "roles": {"type": "array", "default": [], "description": "A list of roles that are permitted to respond to the action (RBAC: not enforced by st2lite)"},
+        "users": {"type": "array", "default": [], "description": "A list of usernames that are permitted to respond to the action (if nothing provided, all are permitted)"},
+        "ttl": {"type": "integer", "default": 1440, "required": True,
+                "description": "Time (in minutes) to wait before timing out the inquiry if no response is received"},
+    },
 }
 SUPPORTED_RUNNERS = tuple(RUNNER_PARAMETERS)
 
@@ -89,6 +106,7 @@ def _core_actions() -> dict[str, ActionMeta]:
             "echo", "noop", {"message": {"type": "string", "required": True}},
             "Return the message (st2's core.echo; st2 runs it with the local shell runner).",
         ),
+        "core.ask": make("ask", "inquirer", {}, "Action for initiating an Inquiry (usually in a workflow)"),
     }
 
 
@@ -126,6 +144,9 @@ class Runtime:
         self._done: dict[str, threading.Event] = {}
         self._done_lock = threading.Lock()
         self.started_at: float | None = None
+        #: Pause, resume, cancel of executions and st2's inquiries (``st2lite.control``).
+        self.control = ExecutionControl(self)
+        self.inquiries = Inquiries(self)
         self._load_packs()  # first: a bad config raises StartupError before anything is created
         self.metrics = RuntimeMetrics(settings.run_dir / "metrics" if service else None)
         #: The action policies of the loaded packs (``policies.describe()`` lists them).
@@ -213,6 +234,7 @@ class Runtime:
             if sensors:
                 self._start_sensors(pack_rt)
         self._trigger_queue.put("")  # sweep what sensors recorded while we were down
+        self.inquiries.start()  # st2's garbage collector: inquiries past their ttl time out
         self._started.set()
 
     def _start_sensors(self, pack_rt: PackRuntime) -> None:
@@ -268,6 +290,7 @@ class Runtime:
             sensor.stop()
         if self._trigger_processor is not None:
             self._trigger_processor.join(timeout=5)
+        self.inquiries.stop()
         self._drain(grace)
         for pack_rt in self.packs.values():
             if pack_rt.pool:
@@ -558,29 +581,61 @@ class Runtime:
             return reply.status, reply.result
         if runner == "orquesta":
             return self._run_workflow(ex_id, action, params)
+        if runner == "inquirer":
+            return self.inquiries.ask(ex_id, params)
         return rec.FAILED, {"error": f"runner {runner!r} is not supported by st2lite (supported: {', '.join(SUPPORTED_RUNNERS)})"}
 
     def _run_workflow(self, ex_id: str, action: ActionMeta, params: dict[str, Any]) -> tuple[str, Any]:
-        spec = Path(action.entry_point_path).read_text()
-        # What st2 puts under ctx().st2 (orquesta/stackstorm.rst); st2lite has no API URL.
-        st2_context = {
-            "action_execution_id": ex_id, "workflow_execution_id": ex_id, "user": DEFAULT_USER, "api_user": None,
-            "pack": action.pack, "action": action.ref, "runner": action.runner_type, "api_url": None, "source_channel": None,
-        }  # fmt: skip
-
-        def launch(request: TaskActionRequest) -> Future:
-            return self._launch_task(ex_id, request)
-
         try:
-            host = WorkflowHost(
-                spec, launch=launch, st2_context=st2_context,
-                on_state=lambda state: self.records.update_execution(ex_id, workflow_state=state),
-            )  # fmt: skip
+            host = self.workflow_host(ex_id, action)
         except WorkflowSpecError as exc:
             # As st2's orquesta runner: a workflow that fails inspection fails the execution.
             return rec.FAILED, exc.as_result()
-        outcome = host.run(params)
+        outcome = self.control.host_run(ex_id, host, lambda: host.run(params))
         return outcome.status, outcome.as_result()
+
+    def workflow_host(self, ex_id: str, action: ActionMeta, state: dict[str, Any] | None = None) -> WorkflowHost:
+        """A host for workflow execution ``ex_id``, continuing ``state`` when given."""
+        record = self.records.get_execution(ex_id) or {}
+        user = (record.get("context") or {}).get("user") or DEFAULT_USER  # who started it (st2 API: the caller)
+        st2_context = {
+            "action_execution_id": ex_id, "workflow_execution_id": ex_id, "user": user, "api_user": None,
+            "pack": action.pack, "action": action.ref, "runner": action.runner_type, "api_url": None, "source_channel": None,
+        }  # fmt: skip
+        return WorkflowHost(
+            Path(action.entry_point_path).read_text(), launch=lambda request: self._launch_task(ex_id, request),
+            st2_context=st2_context, on_state=lambda s: self.records.update_execution(ex_id, workflow_state=s), state=state,
+        )  # fmt: skip
+
+    def track(self, ex_id: str) -> threading.Event:
+        """Register a running execution (``wait()`` and the shutdown drain see it); set the event when done."""
+        event = threading.Event()
+        with self._done_lock:
+            self._done[ex_id] = event
+        return event
+
+    def untrack(self, ex_id: str) -> None:
+        with self._done_lock:
+            event = self._done.pop(ex_id, None)
+        if event:
+            event.set()
+
+    def dispatch_trigger(self, trigger: str, payload: dict[str, Any]) -> str:
+        """Record a trigger instance (as a sensor's dispatch does) and have the rules engine process it."""
+        ti_id = self.records.record_trigger_instance(trigger, payload)
+        self._trigger_queue.put(ti_id)
+        return ti_id
+
+    def is_tracked(self, ex_id: str) -> bool:
+        with self._done_lock:
+            return ex_id in self._done
+
+    def wait_idle(self, ex_id: str) -> None:
+        """Block until no thread of this runtime runs execution ``ex_id``."""
+        with self._done_lock:
+            event = self._done.get(ex_id)
+        if event:
+            event.wait()
 
     def _launch_task(self, parent_id: str, request: TaskActionRequest) -> Future:
         context = {"parent": {"execution_id": parent_id}, "orquesta": {"task_name": request.task_name, "task_id": request.task_id,

@@ -114,7 +114,20 @@ def endpoints(runtime: Runtime, settings: Settings) -> list[Endpoint]:
     server = _bind("metrics and health endpoints", settings.api_host, settings.api_port, _handler(runtime), "AEGIS_API_LISTEN")
     base = f"http://{settings.api_host}:{server.server_address[1]}"
     return [Endpoint("health", server, {"metrics": f"{base}/metrics", "health": f"{base}/healthz",
-                                        "ready": f"{base}/readyz", "live": f"{base}/livez"})]
+                                        "ready": f"{base}/readyz", "live": f"{base}/livez"}),
+            *st2_api_endpoints(runtime, settings)]  # fmt: skip
+
+
+def st2_api_endpoints(runtime: Runtime, settings: Settings) -> list[Endpoint]:
+    """st2's API and auth service for the ``st2`` CLI (``st2lite.api``; users: ``aegis user add``)."""
+    from .api import handler_classes, listen_addresses
+
+    api_handler, auth_handler = handler_classes(runtime, settings.home)
+    (api_host, api_port), (auth_host, auth_port) = listen_addresses()
+    api = _bind("st2 API", api_host, api_port, api_handler, "AEGIS_ST2_API_LISTEN")
+    auth = _bind("st2 auth service", auth_host, auth_port, auth_handler, "AEGIS_ST2_AUTH_LISTEN")
+    return [Endpoint("st2-api", api, {"st2 API (ST2_API_URL)": f"http://{api_host}:{api.server_address[1]}/v1"}),
+            Endpoint("st2-auth", auth, {"st2 auth (ST2_AUTH_URL)": f"http://{auth_host}:{auth.server_address[1]}"})]  # fmt: skip
 
 
 def sensor_urls(runtime: Runtime) -> dict[str, str]:

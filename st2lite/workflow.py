@@ -65,6 +65,10 @@ LOG = logging.getLogger(__name__)
 #: st2 action execution statuses that end an action (``LIVEACTION_COMPLETED_STATES``);
 #: orquesta spells them the same way (``timeout`` is its ``EXPIRED``).
 ACTION_COMPLETED_STATUSES = frozenset(statuses.COMPLETED_STATUSES)
+#: Statuses in which an action stops without ending: ``pending`` (an inquiry waits for its
+#: answer) and ``paused`` (a subworkflow). The conductor pauses the workflow once nothing
+#: else runs; the action's end comes later, through :meth:`WorkflowHost.resume`.
+ACTION_WAITING_STATUSES = frozenset({statuses.PENDING, statuses.PAUSED})
 
 # st2 always inspects with its own context present (``wf_spec.inspect(app_ctx=st2_ctx)``), so
 # ``ctx().st2`` is never "referenced before assignment".
@@ -326,8 +330,11 @@ class WorkflowHost:
         launch: Callable[[TaskActionRequest], concurrent.futures.Future],
         st2_context: dict | None = None,
         on_state: Callable[[dict], None] | None = None,
+        state: dict | None = None,
     ) -> None:
         self.spec = load_workflow_spec(spec) if not isinstance(spec, WorkflowSpec) else spec
+        #: A conductor state saved by ``on_state`` (the history DB): ``resume()`` continues it.
+        self._saved_state = copy.deepcopy(state) if state is not None else None
         self._launch_fn = launch
         self._st2_context = copy.deepcopy(st2_context or {})
         self._on_state = on_state
@@ -340,6 +347,8 @@ class WorkflowHost:
         self._items: dict[tuple[str, int], list[Any]] = {}  # with-items results per task
         self._seq = itertools.count()
         self._last_state: dict | None = None
+        self._close_lock = threading.Lock()
+        self._closed = False
 
     # -- public -------------------------------------------------------------------------------
 
@@ -356,8 +365,57 @@ class WorkflowHost:
         """
         self._events.put(("cancel",))
 
+    def pause(self) -> None:
+        """Ask the running workflow to pause (thread-safe), as ``st2 execution pause`` does.
+
+        The conductor goes ``pausing`` while actions still run (they finish, nothing new
+        starts), then ``paused``; ``run()``/``resume()`` then return ``paused`` and the
+        state saved through ``on_state`` is what a later :meth:`resume` continues.
+        """
+        self._events.put(("pause",))
+
+    def deliver(self, completions: list[tuple[str, int, str, Any]]) -> bool:
+        """Hand the ends of waiting actions (an answered inquiry) to this running host; [] resumes it.
+
+        Thread-safe. False when the host has already stopped (ended or paused): then the
+        caller continues the saved state with a new host's :meth:`resume`.
+        """
+        with self._close_lock:
+            if self._closed:
+                return False
+            self._events.put(("external", list(completions)))
+            return True
+
+    def resume(
+        self, completions: list[tuple[str, int, str, Any]] | None = None, *, cancel: bool = False
+    ) -> WorkflowOutcome:
+        """Continue a paused workflow from the state given to the constructor; blocks like ``run()``.
+
+        ``completions`` are ``(task_id, route, status, result)`` of actions that ended while
+        the workflow was paused (an inquiry answered or timed out), fed to the conductor
+        after it resumes, as st2 resumes the workflow before it updates the task.
+        ``cancel=True`` cancels the paused workflow instead (``st2 execution cancel``).
+        """
+        with self._start_lock:
+            if self._started or self._saved_state is None:
+                raise RuntimeError("resume() continues a saved state once; make a new host with state=")
+            self._started = True
+        conductor = conducting.WorkflowConductor.deserialize(self._saved_state)
+        self._conductor = conductor
+        self._last_state = copy.deepcopy(self._saved_state)
+        try:
+            if cancel:
+                self._cancel()
+                return self._finish()
+            self._apply_completions(completions or [])
+            self._loop()
+        except Exception as e:
+            LOG.exception("workflow host failed")
+            self._fail_workflow(e)
+        return self._finish()
+
     def run(self, inputs: dict | None = None) -> WorkflowOutcome:
-        """Run the workflow to completion with ``inputs``; blocks until it has ended."""
+        """Run the workflow with ``inputs``; blocks until it has ended or paused."""
         with self._start_lock:
             if self._started:
                 raise RuntimeError("a WorkflowHost runs its workflow once; make a new host")
@@ -396,8 +454,18 @@ class WorkflowHost:
 
             if not self._in_flight and not self._scheduled:
                 status = conductor.get_workflow_status()
-                if status in statuses.COMPLETED_STATUSES:
-                    return
+                if status in (statuses.RUNNING, statuses.RESUMING) and self._waiting_tasks():
+                    # Resumed while a task still waits (an unanswered inquiry): paused again.
+                    conductor.request_workflow_status(statuses.PAUSING)
+                    self._emit_state()
+                    status = conductor.get_workflow_status()
+                if status in statuses.COMPLETED_STATUSES or status == statuses.PAUSED:
+                    with self._close_lock:
+                        if self._events.empty():
+                            self._closed = True
+                            return
+                    self._handle_event(self._events.get())
+                    continue
                 # Nothing runs, nothing is ready, and the conductor still says running: a
                 # definition the conductor cannot finish. Fail it rather than hang.
                 conductor.log_entry(
@@ -532,6 +600,12 @@ class WorkflowHost:
         if kind == "cancel":
             self._cancel()
             return
+        if kind == "pause":
+            self._pause()
+            return
+        if kind == "external":
+            self._apply_completions(event[1])
+            return
         if kind == "future":
             _, key, future = event
             status, result = self._future_outcome(future)
@@ -555,7 +629,7 @@ class WorkflowHost:
             err = TypeError(f"launch() future must resolve to (status, result), got {outcome!r:.200}")
             return statuses.FAILED, _error_result(err)
         status, result = outcome
-        if status not in ACTION_COMPLETED_STATUSES:
+        if status not in ACTION_COMPLETED_STATUSES and status not in ACTION_WAITING_STATUSES:
             err = ValueError(
                 f"action ended in status {status!r}, which is not a completed st2 status "
                 f"({', '.join(sorted(ACTION_COMPLETED_STATUSES))})"
@@ -587,6 +661,35 @@ class WorkflowHost:
         if entry and entry.get("status") in (*statuses.COMPLETED_STATUSES, statuses.RETRYING):
             # A rerun of the task (cycle, retry) starts a fresh list of item results.
             self._items.pop((task_id, route), None)
+        self._emit_state()
+
+    def _apply_completions(self, completions: list[tuple[str, int, str, Any]]) -> None:
+        # st2 resumes a paused/pausing workflow first, then updates the task (inquiry.respond).
+        conductor = self._conductor
+        if conductor.get_workflow_status() in (statuses.PAUSED, statuses.PAUSING):
+            conductor.request_workflow_status(statuses.RESUMING)
+            self._emit_state()
+        for task_id, route, status, result in completions:
+            entry = conductor.get_task_state_entry(task_id, route) or {}
+            if entry.get("status") == statuses.PAUSED:
+                # A subworkflow: st2 sees it resume (running) before it ends.
+                conductor.update_task_state(task_id, route, events.ActionExecutionEvent(statuses.RUNNING))
+            conductor.update_task_state(task_id, route, events.ActionExecutionEvent(status, result=result))
+            self._after_task_update(task_id, route)
+        if conductor.get_workflow_status() == statuses.RESUMING:
+            conductor.request_workflow_status(statuses.RUNNING)
+            self._emit_state()
+
+    def _waiting_tasks(self) -> bool:
+        """True when a task waits on something outside the workflow (an inquiry)."""
+        return any(t.get("status") in ACTION_WAITING_STATUSES for t in self._conductor.workflow_state.sequence)
+
+    def _pause(self) -> None:
+        conductor = self._conductor
+        if conductor.get_workflow_status() not in (statuses.RUNNING, statuses.RESUMING):
+            return
+        LOG.info("pausing workflow")
+        conductor.request_workflow_status(statuses.PAUSING)
         self._emit_state()
 
     def _cancel(self) -> None:
@@ -622,6 +725,8 @@ class WorkflowHost:
 
     def _finish(self) -> WorkflowOutcome:
         conductor = self._conductor
+        with self._close_lock:
+            self._closed = True
         try:
             if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
                 # May turn the workflow failed when an output expression fails.

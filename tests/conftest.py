@@ -55,6 +55,8 @@ def aegis_env(tmp_path: Path) -> dict[str, str]:
         AEGIS_HOME=str(tmp_path / "home"),
         AEGIS_VIRTUALENVS=str(VIRTUALENVS),
         AEGIS_API_LISTEN=f"127.0.0.1:{free_port()}",
+        AEGIS_ST2_API_LISTEN=f"127.0.0.1:{free_port()}",
+        AEGIS_ST2_AUTH_LISTEN=f"127.0.0.1:{free_port()}",
         PYTHONPATH=str(REPO),
     )
     return env
@@ -79,6 +81,33 @@ def make_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     yield factory
     for runtime in runtimes:
         runtime.stop()
+
+
+ST2CLIENT_VENV = Path(os.environ.get("ST2CLIENT_VENV", REPO / ".venvs" / "st2client"))
+
+
+def run_st2(args: list[str], api_url: str, auth_url: str, home: Path, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real ``st2`` CLI (st2client 3.9.0, built by scripts/setup.sh) against st2lite's API.
+
+    ``home`` is the user's home (its ``.st2/config`` holds the credentials); ``env`` adds
+    ``ST2_API_KEY``, ``ST2_AUTH_TOKEN`` or ``ST2_CONFIG_FILE``.
+    """
+    st2 = ST2CLIENT_VENV / "bin" / "st2"
+    if not st2.exists():
+        pytest.fail(f"st2client is not installed at {ST2CLIENT_VENV}: run scripts/setup.sh (it builds .venvs/st2client)")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ST2_")}
+    full_env.update(HOME=str(home), ST2_BASE_URL="http://127.0.0.1", ST2_API_URL=f"{api_url}/v1", ST2_AUTH_URL=auth_url)
+    full_env.update(env or {})
+    return subprocess.run([str(st2), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def write_st2_config(home: Path, username: str, password: str) -> None:
+    """``~/.st2/config`` with the user's credentials (the CLI gets a token from the auth service)."""
+    (home / ".st2").mkdir(parents=True, exist_ok=True)
+    (home / ".st2" / "config").write_text(
+        f"[credentials]\nusername = {username}\npassword = {password}\n[cli]\ncache_token = False\n"
+    )
 
 
 def start_runtime(env: dict[str, str], log_file: Path, new_session: bool = False) -> subprocess.Popen:

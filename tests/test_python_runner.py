@@ -138,5 +138,5 @@ def test_a_runner_st2lite_does_not_run_fails_with_a_clear_error(runtime):
     record = run(runtime, "svctest.uptime")
     assert record["status"] == "failed"
     assert record["result"]["error"] == (
-        "runner 'local-shell-cmd' is not supported by st2lite (supported: python-script, orquesta, noop)"
+        "runner 'local-shell-cmd' is not supported by st2lite (supported: python-script, orquesta, noop, inquirer)"
     )

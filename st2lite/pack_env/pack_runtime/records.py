@@ -133,6 +133,22 @@ _dumps = json.JSONEncoder(default=str, sort_keys=True).encode  # one encoder, no
 encode_payload = _dumps  # how a payload is stored (JSON text)
 
 
+def _status_sets(status: str | None, result: Any) -> tuple[list[str], list[Any]]:
+    """SET clauses for a new status (ending it stamps ``end_timestamp``) and result."""
+    sets: list[str] = []
+    args: list[Any] = []
+    if status is not None:
+        sets.append("status=?")
+        args.append(status)
+        if status in COMPLETED_STATUSES:
+            sets.append("end_timestamp=?")
+            args.append(utc_now())
+    if result is not None:
+        sets.append("result=?")
+        args.append(_dumps(result))
+    return sets, args
+
+
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
 
@@ -262,16 +278,7 @@ class Records:
         workflow_state: Any = None,
         parameters: dict[str, Any] | None = None,
     ) -> None:
-        sets, args = [], []
-        if status is not None:
-            sets.append("status=?")
-            args.append(status)
-            if status in COMPLETED_STATUSES:
-                sets.append("end_timestamp=?")
-                args.append(utc_now())
-        if result is not None:
-            sets.append("result=?")
-            args.append(_dumps(result))
+        sets, args = _status_sets(status, result)
         if workflow_state is not None:
             sets.append("workflow_state=?")
             args.append(_dumps(workflow_state))
@@ -280,6 +287,15 @@ class Records:
             args.append(_dumps(parameters))
         if sets:
             self._conn().execute(f"UPDATE executions SET {', '.join(sets)} WHERE id=?", [*args, ex_id])
+
+    def transition_execution(self, ex_id: str, expected: str, status: str, result: Any = None) -> bool:
+        """Set ``status`` (and ``result``) only if the execution is still ``expected``; True if it was.
+
+        Two deciders racing (an inquiry answered as its ttl expires) cannot both win.
+        """
+        sets, args = _status_sets(status, result)
+        cur = self._conn().execute(f"UPDATE executions SET {', '.join(sets)} WHERE id=? AND status=?", [*args, ex_id, expected])
+        return cur.rowcount == 1
 
     def get_execution(self, ex_id: str) -> dict[str, Any] | None:
         cur = self._conn().execute("SELECT * FROM executions WHERE id=?", (ex_id,))
@@ -299,23 +315,54 @@ class Records:
         limit: int = 50,
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
-        sql, where, args = "SELECT * FROM executions", [], []
-        if action:
-            where.append("action=?")
-            args.append(action)
-        if status:
-            where.append("status=?")
-            args.append(status)
-        if parent:
-            where.append("parent=?")
-            args.append(parent)
+        return self.query_executions(action=action, status=status, parent=parent, top_level_only=top_level_only,
+                                     limit=limit, newest_first=newest_first, with_total=False)[0]  # fmt: skip
+
+    def query_executions(
+        self,
+        *,
+        action: str | None = None,
+        status: str | None = None,
+        runner: str | None = None,
+        parent: str | None = None,
+        top_level_only: bool = False,
+        user: str | None = None,
+        trigger_instance_id: str | None = None,
+        timestamp_gt: str | None = None,
+        timestamp_lt: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        newest_first: bool = True,
+        with_total: bool = True,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of executions matching every filter given, and how many match in all (st2's API)."""
+        where, args = [], []
+        for column, value in (("action", action), ("status", status), ("runner", runner), ("parent", parent),
+                              ("trigger_instance_id", trigger_instance_id)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
         if top_level_only:
             where.append("parent IS NULL")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY start_timestamp {'DESC' if newest_first else 'ASC'}, id LIMIT ?"
-        cur = self._conn().execute(sql, [*args, limit])
-        return [self._execution_row(r, cur.description) for r in cur.fetchall()]
+        if user is not None:
+            where.append("json_extract(context, '$.user')=?")
+            args.append(user)
+        if timestamp_gt:
+            where.append("start_timestamp>?")
+            args.append(timestamp_gt)
+        if timestamp_lt:
+            where.append("start_timestamp<?")
+            args.append(timestamp_lt)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM executions{clause}", args).fetchone()[0] if with_total else None
+        order = "DESC" if newest_first else "ASC"
+        cur = conn.execute(
+            f"SELECT * FROM executions{clause} ORDER BY start_timestamp {order}, id LIMIT ? OFFSET ?",
+            [*args, -1 if limit is None else limit, offset],
+        )
+        rows = [self._execution_row(r, cur.description) for r in cur.fetchall()]
+        return rows, total
 
     def abandon_in_flight(self) -> list[str]:
         """Mark executions a dead process was working on as ``abandoned``; return their ids."""
