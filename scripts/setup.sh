@@ -9,7 +9,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 
 if [[ "${1:-}" == "--services" ]]; then
-  packages=(prometheus-alertmanager rabbitmq-server openssl)  # openssl: an independent st2 decryption in tests
+  # openssl: an independent st2 decryption in tests
+  packages=(prometheus-alertmanager rabbitmq-server openssl postgresql redis-server supervisor prometheus)
   missing=()
   for p in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
@@ -20,7 +21,7 @@ if [[ "${1:-}" == "--services" ]]; then
     $SUDO apt-get update -qq
     # The packages' own services are not wanted: tests start private instances.
     DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    for svc in rabbitmq-server prometheus-alertmanager; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
+    for svc in rabbitmq-server prometheus-alertmanager postgresql redis-server supervisor prometheus; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
   fi
 fi
 

@@ -19,7 +19,12 @@ from knowledge import KnowledgeError, signature_of
 
 class LearnIncidentAction(Action):
     def run(self, action: str, outcome: str, alert: dict[str, Any] | None = None, signature: str = "",
-            summary: str = "", root_cause: str = "", target: str = "") -> tuple[bool, Any]:
+            summary: str = "", root_cause: str = "", target: str = "",
+            diagnosis: dict[str, Any] | None = None) -> tuple[bool, Any]:
+        # Workflows pass the diagnosis object (strings from it would be evaluated once more).
+        if isinstance(diagnosis, dict):
+            root_cause = root_cause or str(diagnosis.get("root_cause") or "")
+            target = target or str(diagnosis.get("target") or "")
         if not signature:
             if not isinstance(alert, dict) or not alert.get("labels"):
                 return False, {"error": "give either signature or an alert with labels"}

@@ -51,11 +51,13 @@ _LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "actions",
 if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
+from matched_lines import remember_matched_lines  # noqa: E402
 from metrics import metric  # noqa: E402
 
 TRIGGER = "aegis.log_pattern"
 SEVERITIES = ("info", "warning", "error", "critical")
 OFFSET_KEY = "offset:"
+
 
 
 LINES = metric(Counter, "aegis_log_lines", "Log lines read, by source type.", ("source_type",))
@@ -384,6 +386,7 @@ class LogPatternSensor(Sensor):
                 self._log.error("trigger for pattern %s failed its payload_schema; see the sensor service log", payload["pattern"])
             else:
                 TRIGGERS.labels(pattern=payload["pattern"]).inc()
+                remember_matched_lines(self.sensor_service, payload)
 
     # -- files -------------------------------------------------------------------------
 

@@ -6,8 +6,12 @@
     python packs/aegis/actions/lib/aegis_cli.py knowledge serve [--port 9182]
     python packs/aegis/actions/lib/aegis_cli.py diagnose --context incident.json   (or - for stdin)
     python packs/aegis/actions/lib/aegis_cli.py eval tests/data/diagnosis_dev.jsonl [--offline] [--json]
+    python packs/aegis/actions/lib/aegis_cli.py incident list [--status open|closed] [--json]
+    python packs/aegis/actions/lib/aegis_cli.py incident show inc-0123456789abcdef [--json]
 
-The ``aegis`` CLI of the runtime execs this file for ``aegis knowledge|diagnose|eval``.
+The ``aegis`` CLI of the runtime execs this file for ``aegis knowledge|diagnose|eval|incident``.
+``incident`` reads st2lite's datastore (``$AEGIS_HOME/datastore.sqlite``); on StackStorm the
+same records are datastore keys (``st2 key list --prefix aegis.incident``).
 ``--config`` is the pack config YAML (as st2 reads /opt/stackstorm/configs/aegis.yaml);
 defaults come from the pack's ``config.schema.yaml``. Exit status: 0 ok, 1 failure
 (e.g. eval with unsafe decisions), 2 bad input.
@@ -122,6 +126,36 @@ def cmd_eval(args: argparse.Namespace, config: dict[str, Any]) -> int:
     return 0 if report["totals"]["unsafe"] == 0 and report["totals"]["errors"] == 0 else 1
 
 
+def _datastore() -> Any:
+    import os
+
+    from pack_runtime.datastore import DatastoreService, KeyValueStore
+
+    home = Path(os.environ.get("AEGIS_HOME") or Path.home() / ".local" / "share" / "aegis")
+    path = home / "datastore.sqlite"
+    if not path.exists():
+        raise OSError(f"no datastore at {path} (set AEGIS_HOME)")
+    return DatastoreService(KeyValueStore(str(path)), "aegis", "cli")
+
+
+def cmd_incident(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from incident_report import format_list, format_show, incident_rows, incident_view
+    from incidents import UnknownIncident
+
+    datastore = _datastore()
+    if args.incident_cmd == "list":
+        rows = incident_rows(datastore, status=args.status)
+        print(json.dumps(rows, indent=1) if args.json else format_list(rows))
+        return 0
+    try:
+        view = incident_view(datastore, args.id)
+    except UnknownIncident as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(view, indent=1, default=str) if args.json else format_show(view))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aegis", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="pack config YAML (defaults from config.schema.yaml)")
@@ -149,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file")
     ev.add_argument("--offline", action="store_true")
     ev.add_argument("--json", action="store_true", help="end with one JSON line of totals")
+
+    inc = sub.add_parser("incident", help="incidents: list, or one incident's timeline")
+    isub = inc.add_subparsers(dest="incident_cmd", required=True)
+    ilist = isub.add_parser("list", help="every incident with its state and MTTR")
+    ilist.add_argument("--status", choices=["open", "closed"])
+    ilist.add_argument("--json", action="store_true")
+    ishow = isub.add_parser("show", help="one incident: alert, state, actions, timeline")
+    ishow.add_argument("id")
+    ishow.add_argument("--json", action="store_true")
     return parser
 
 
@@ -167,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_knowledge(args, config)
         if args.command == "diagnose":
             return cmd_diagnose(args, config)
+        if args.command == "incident":
+            return cmd_incident(args, config)
         return cmd_eval(args, config)
     except (KnowledgeError, DiagnosisInputError, EvalInputError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

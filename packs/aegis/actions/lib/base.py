@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from incidents import IncidentStore
+from lifecycle import Lifecycle
 from st2common.runners.base_action import Action
 
 
@@ -32,3 +33,12 @@ class AegisAction(Action):
         if self.action_service is None:
             raise RuntimeError(f"{type(self).__name__} needs an action_service (the st2 datastore) for incidents")
         return IncidentStore(self.action_service)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.action_service)
+
+    def load_incident(self, incident_id: str) -> dict[str, Any]:
+        """The stored incident (alert content comes from here, never from parameters);
+        raises ``incidents.UnknownIncident`` (a clear failure) when there is none."""
+        return self.incidents.load(incident_id)
