@@ -364,51 +364,6 @@ class Records:
         rows = [self._execution_row(r, cur.description) for r in cur.fetchall()]
         return rows, total
 
-    def query_executions(
-        self,
-        *,
-        action: str | None = None,
-        status: str | None = None,
-        runner: str | None = None,
-        parent: str | None = None,
-        top_level_only: bool = False,
-        user: str | None = None,
-        trigger_instance_id: str | None = None,
-        timestamp_gt: str | None = None,
-        timestamp_lt: str | None = None,
-        limit: int | None = 50,
-        offset: int = 0,
-        newest_first: bool = True,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """A page of executions matching every filter given, and how many match in all (st2's API)."""
-        where, args = [], []
-        for column, value in (("action", action), ("status", status), ("runner", runner), ("parent", parent),
-                              ("trigger_instance_id", trigger_instance_id)):
-            if value is not None:
-                where.append(f"{column}=?")
-                args.append(value)
-        if top_level_only:
-            where.append("parent IS NULL")
-        if user is not None:
-            where.append("json_extract(context, '$.user')=?")
-            args.append(user)
-        if timestamp_gt:
-            where.append("start_timestamp>?")
-            args.append(timestamp_gt)
-        if timestamp_lt:
-            where.append("start_timestamp<?")
-            args.append(timestamp_lt)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        conn = self._conn()
-        total = conn.execute(f"SELECT count(*) FROM executions{clause}", args).fetchone()[0]
-        order = "DESC" if newest_first else "ASC"
-        cur = conn.execute(
-            f"SELECT * FROM executions{clause} ORDER BY start_timestamp {order}, id {order} LIMIT ? OFFSET ?",
-            [*args, -1 if limit is None else limit, offset],
-        )
-        rows = [self._execution_row(r, cur.description) for r in cur.fetchall()]
-        return rows, total
-
     def abandon_in_flight(self) -> list[str]:
         """Mark executions a dead process was working on as ``abandoned``; return their ids."""
         marks = ",".join("?" * len(IN_FLIGHT_STATUSES))
