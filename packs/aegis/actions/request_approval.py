@@ -1,0 +1,38 @@
+"""aegis.request_approval: tell Slack that a remediation waits on a human, with Approve/Deny buttons.
+
+    st2 run aegis.request_approval inquiry_id=5f1e...      # the rule on core.st2.generic.inquiry does this
+
+st2's inquirer runner fires ``core.st2.generic.inquiry`` ({id, route}) when a workflow
+reaches ``core.ask``; the rule ``aegis.request_approval`` runs this action for it. An
+inquiry that belongs to no incident (another pack's ``core.ask``) is left alone. The
+message is remembered (``aegis.approval.<inquiry>``) so a decision can rewrite it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from approvals import incident_of, post_request
+from base import AegisAction
+from incidents import UnknownIncident
+from st2_api import St2API, St2Error
+
+
+class RequestApproval(AegisAction):
+    def run(self, inquiry_id: str) -> tuple[bool, dict[str, Any]]:
+        try:
+            api = St2API.from_config(self.config)
+            inquiry = api.inquiry(inquiry_id)
+            incident_id = incident_of(api, inquiry_id)
+        except St2Error as exc:
+            return False, {"error": str(exc)}
+        if not incident_id:
+            return True, {"skipped": "the inquiry belongs to no Aegis incident"}
+        try:
+            incident = self.incidents.load(incident_id)
+        except UnknownIncident as exc:
+            return False, {"error": str(exc)}
+        record = post_request(self.config, self.action_service, incident, inquiry)
+        self.lifecycle.event(incident_id, None, f"approval requested (inquiry {inquiry_id}): slack {record['delivery']}",
+                             inquiry=inquiry_id)  # fmt: skip
+        return True, record
