@@ -133,12 +133,13 @@ def request_blocks(incident: dict[str, Any], inquiry_id: str, ttl_minutes: int |
 
 def decided_blocks(incident: dict[str, Any], decision: str, user: str, at: str, reason: str = "") -> list[dict[str, Any]]:
     """The same message once decided: no buttons, who and when."""
-    icon = ":white_check_mark:" if decision == "approved" else ":x:"
+    icon = {"approved": ":white_check_mark:", "denied": ":x:"}.get(decision, ":hourglass:")
     why = f" — {slack_escape(reason, 300)}" if reason else ""
+    head = (f"{icon} *{decision.capitalize()}* by {slack_escape(user, 80)} at {slack_escape(at, 40)}{why}"
+            if decision in ("approved", "denied") else f"{icon} *Expired* at {slack_escape(at, 40)}: nobody can decide any more{why}")
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"{icon} *{decision.capitalize()}* by {slack_escape(user, 80)} at {slack_escape(at, 40)}{why}\n"
-            f"Incident `{incident['id']}`: *{slack_escape(incident.get('alertname'), 100)}*")}},
+            f"{head}\nIncident `{incident['id']}`: *{slack_escape(incident.get('alertname'), 100)}*")}},
     ]  # fmt: skip
 
 
