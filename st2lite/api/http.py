@@ -173,7 +173,10 @@ def handler_class(router: Router, authenticate: Callable[[Request], str | None] 
             except Exception as exc:  # never a traceback to the client
                 LOG.exception("%s %s failed", self.command, path)
                 response = Response(500, {"faultstring": f"Internal Server Error: {type(exc).__name__}"})
-            self._send(response)
+            try:
+                self._send(response)
+            except (BrokenPipeError, ConnectionResetError):
+                LOG.debug("%s %s: the client went away before the answer", self.command, path)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815 - http.server's naming
 
