@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 from base import AegisAction
-from chatops import suggestion_reply
+from chatops import slack_escape, suggestion_reply
 
 ALIASES_DIR = Path(__file__).resolve().parent.parent / "aliases"
 
@@ -45,6 +45,6 @@ class ChatHelp(AegisAction):
     def run(self, text: str = "") -> dict[str, Any]:
         if text.strip().lower() in ("", "help", "?"):
             commands = displays()
-            return {"suggestions": commands, "reply": "*Aegis commands*\n" + "\n".join(f"• `{c}`" for c in commands)}
+            return {"suggestions": commands, "reply": "*Aegis commands*\n" + "\n".join(f"• `{slack_escape(c)}`" for c in commands)}
         suggestions = closest(text, displays())
         return {"suggestions": suggestions, "reply": suggestion_reply(text, suggestions)}
