@@ -92,3 +92,48 @@ class ChatOps:
         self.bus.publish(announcement_event(route), body)
         LOG.info("chatops: result of %s (%s) announced on route %s to %s", ex_id, alias.ref, route, channel)
         return body
+
+
+def chat_main(argv: list[str], runtime_factory: Any) -> int:
+    """``aegis chat "<command>"``: what the channel would show for a chat command, for people
+    without a chat. The bridge's prefix (``!st2``) may be included; the acknowledgement and
+    the result are printed as the bot would post them (Slack mrkdwn). Exit status: 0 when
+    the command's execution succeeded, 1 when it did not, 2 when no alias matched."""
+    import argparse
+    import getpass
+
+    from .aliases import AliasExecutionError
+
+    parser = argparse.ArgumentParser(prog="aegis chat", description="what the chat channel would show for a command")
+    parser.add_argument("command", nargs="+", help='e.g. "aegis incident inc-0123456789abcdef"')
+    parser.add_argument("-u", "--user", default=getpass.getuser(), help="the chat user (default: you)")
+    parser.add_argument("--channel", default="cli", help="the channel (source_channel)")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args(argv)
+    command = " ".join(args.command).strip()
+    for prefix in ("!st2 ", "!"):
+        if command.startswith(prefix):
+            command = command[len(prefix):].strip()
+    runtime = runtime_factory()
+    try:
+        executor = AliasExecutor(runtime)
+        try:
+            reply = executor.execute(command, user=args.user, channel=args.channel, timeout=args.timeout)
+        except AliasExecutionError as exc:
+            # What err-stackstorm answers, plus the closest commands.
+            print(f"st2 command '{command}' not found.  View available commands with !st2help.")
+            suggestions = executor.suggest(command)
+            if suggestions:
+                print("Closest: " + "; ".join(suggestions))
+            LOG.debug("no alias for %r: %s", command, exc)
+            return 2
+        except TimeoutError as exc:
+            print(f"ERROR: {exc}")
+            return 1
+    finally:
+        runtime.stop()
+    for one in reply["executions"]:
+        for message in (one["ack"], one["result"]):
+            if message is not None:
+                print(message)
+    return 0 if all(one["status"] == "succeeded" for one in reply["executions"]) else 1

@@ -16,6 +16,7 @@ import pytest
 import requests
 import yaml
 from conftest import REPO, free_port
+
 from st2lite.aliases import AliasExecutor
 
 sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
