@@ -59,15 +59,17 @@ class Chat:
         assert "message" in answer, f"no message from the bot within {timeout}s"
         return answer["message"]
 
-    def until(self, predicate, limit: int = 5, timeout: float = 60) -> tuple[str, list[str]]:
-        """Pop messages until one satisfies ``predicate``; returns it and all seen."""
-        seen = []
-        for _ in range(limit):
-            message = self.pop(timeout)
-            seen.append(message)
-            if predicate(message):
-                return message, seen
-        raise AssertionError(f"no matching message among {seen}")
+    def exchange(self, user: str, text: str, ack: str | None) -> str:
+        """Say ``text`` as ``user``; return the result after checking the acknowledgement.
+
+        err-stackstorm sends the ack when the API answers and the result when it arrives on
+        the stream: for a quick action the result can come first, so neither order is assumed."""
+        self.say(user, text)
+        messages = [self.pop(), self.pop()] if ack is not None else [self.pop()]
+        if ack is not None:
+            assert ack in messages, f"no ack {ack!r} in {messages}"
+            messages.remove(ack)
+        return messages[0]
 
     def close(self) -> None:
         self.proc.kill()  # Errbot's stop waits for its stream listener's next event
@@ -92,9 +94,7 @@ def test_errbot_talks_to_aegis_through_err_stackstorm(chat_env) -> None:
     env, chat = chat_env
 
     # The status, acknowledged at once, the result from the stream.
-    chat.say("alice", "!st2 aegis status")
-    assert chat.pop() == "Checking Aegis…"
-    status = chat.pop()
+    status = chat.exchange("alice", "!st2 aegis status", "Checking Aegis…")
     assert "Aegis is in advisory mode" in status and "Open incidents: 0" in status, status
     execution = env.runtime.records.list_executions(action="aegis.chat_status")[0]
     # As st2's aliasexecution controller sets it: the bridge's st2 user, the chat user, the channel.
@@ -108,17 +108,13 @@ def test_errbot_talks_to_aegis_through_err_stackstorm(chat_env) -> None:
     assert workflow["status"] in ("paused", "pausing", "running"), workflow
 
     # Someone not on the approvers list is refused; nothing changes.
-    chat.say("mallory", f"!st2 aegis approve {first}")
-    assert chat.pop() == f"Approving {first}…"
-    refusal = chat.pop()
+    refusal = chat.exchange("mallory", f"!st2 aegis approve {first}", f"Approving {first}…")
     assert "mallory, you may not approve remediations" in refusal, refusal
     assert env.runtime.records.get_execution(inquiry["id"])["status"] == "pending"
     assert any("approve refused: mallory is not an approver" in e["event"] for e in env.timeline(first))
 
     # An approver approves from the chat: the workflow proceeds and acts.
-    chat.say("alice", f"!st2 aegis approve {first}")
-    assert chat.pop() == f"Approving {first}…"
-    approved = chat.pop()
+    approved = chat.exchange("alice", f"!st2 aegis approve {first}", f"Approving {first}…")
     assert f"Approved {first} by alice" in approved, approved
     done = env.wait_workflow(first)
     assert done["status"] == "succeeded"
@@ -131,9 +127,7 @@ def test_errbot_talks_to_aegis_through_err_stackstorm(chat_env) -> None:
     # A second incident is denied, with a reason: it ends in escalation.
     second = env.post_alert(1)
     env.wait_inquiry(second)
-    chat.say("alice", f"!st2 aegis deny {second} not during the sale")
-    assert chat.pop() == f"Denying {second}…"
-    denied = chat.pop()
+    denied = chat.exchange("alice", f"!st2 aegis deny {second} not during the sale", f"Denying {second}…")
     assert f"Denied {second} by alice" in denied, denied
     done = env.wait_workflow(second)
     tasks = env.tasks(done["id"])
@@ -143,26 +137,19 @@ def test_errbot_talks_to_aegis_through_err_stackstorm(chat_env) -> None:
     assert any(e.get("state") == "escalated" for e in env.timeline(second))
 
     # The incident's timeline, as the channel shows it.
-    chat.say("alice", f"!st2 aegis incident {second}")
-    assert chat.pop() == f"Fetching {second}…"
-    timeline = chat.pop()
+    timeline = chat.exchange("alice", f"!st2 aegis incident {second}", f"Fetching {second}…")
     assert second in timeline and "denied by alice via chat" in timeline and "escalated" in timeline, timeline
 
     # Mode changes: refused for mallory, done for alice, who and why recorded.
-    chat.say("mallory", "!st2 aegis pause")
-    chat.pop()
-    assert "you may not change Aegis's mode" in chat.pop()
+    assert "you may not change Aegis's mode" in chat.exchange("mallory", "!st2 aegis pause", "Pausing Aegis (monitor mode)…")
     assert env.runtime.store.get("aegis.mode") == "advisory"
-    chat.say("alice", "!st2 aegis pause db failover drill")
-    assert chat.pop() == "Pausing Aegis (monitor mode)…"
-    assert "Aegis mode is now monitor" in chat.pop()
+    assert "Aegis mode is now monitor" in chat.exchange("alice", "!st2 aegis pause db failover drill", "Pausing Aegis (monitor mode)…")
     assert env.runtime.store.get("aegis.mode") == "monitor"
     change = json.loads(env.runtime.store.get("aegis.mode.last_change"))
     assert (change["by"], change["reason"], change["channel"]) == ("alice", "db failover drill", "alice")
 
     # An unknown aegis command gets the closest commands; a command for nobody, err-stackstorm's answer.
-    chat.say("alice", "!st2 aegis incidnets")
-    suggestion = chat.pop()
+    suggestion = chat.exchange("alice", "!st2 aegis incidnets", None)  # the catch-all has no ack
     assert "I don't know" in suggestion and "aegis incidents [open|all]" in suggestion, suggestion
     chat.say("alice", "!st2 reboot everything")
     assert "st2 command 'reboot everything' not found" in chat.pop()
