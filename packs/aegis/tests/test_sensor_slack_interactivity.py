@@ -92,7 +92,7 @@ class ClickWithoutApiTest(BaseSensorTestCase):
         self.service = self.sensor_service  # st2tests' sensor service, the sensor's datastore
         config = {"chatops": {"approvers": ["alice"], "slack_signing_secret": SECRET}}
         self.clicks = ApprovalClicks(config, self.service, api_factory=self.no_api, clock=lambda: NOW)
-        self.service.set_value("aegis.approval.inq1", json.dumps(
+        self.service.set_value("aegis.approval.inq1", local=False, value=json.dumps(
             {"inquiry_id": "inq1", "incident_id": "inc-0000000000000001", "state": "pending", "channel": "C1", "ts": "1.1"}))
 
     @staticmethod
@@ -110,9 +110,9 @@ class ClickWithoutApiTest(BaseSensorTestCase):
         self.assertEqual(self.post("alice", value="inq2|inc-0000000000000001"), (200, "unknown"))
         self.assertEqual(self.post("alice", value="inq1|inc-0000000000000002"), (200, "unknown"))
         self.assertEqual(self.post("alice", ts="2.2"), (200, "moved"))
-        record = json.loads(self.service.get_value("aegis.approval.inq1"))
-        self.service.set_value("aegis.approval.inq1", json.dumps({**record, "state": "denied", "decided_by": "bob"}))
+        record = json.loads(self.service.get_value("aegis.approval.inq1", local=False))
+        self.service.set_value("aegis.approval.inq1", local=False, value=json.dumps({**record, "state": "denied", "decided_by": "bob"}))
         self.assertEqual(self.post("alice"), (200, "already decided"))
-        audit = [json.loads(p.value)["event"] for p in self.service.list_values(prefix="aegis.chatops.audit.")]
+        audit = [json.loads(p.value)["event"] for p in self.service.list_values(local=False, prefix="aegis.chatops.audit.")]
         self.assertEqual(len(audit), 5)  # no incident in this store: every click is in the audit log
         self.assertIn("refused: mallory (U1) is not an approver", audit[0])
