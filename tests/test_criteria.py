@@ -35,6 +35,11 @@ def _iso(seconds_ago: float) -> str:
     return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)).isoformat()
 
 
+class _Ago(float):
+    """A timestamp ``seconds`` before the test runs (not before collection: a busy suite can
+    start a test minutes after it was collected)."""
+
+
 # (operator, value, pattern, expected)
 OPERATOR_CASES = [
     ("equals", "critical", "critical", True),
@@ -80,12 +85,12 @@ OPERATOR_CASES = [
     ("regex", "xx-WEB-01", r"web-\d+", False),
     ("iregex", "xx-WEB-01", r"web-\d+", True),
     ("iregex", "xx-db", r"web", False),
-    ("timediff_lt", _iso(10), 60, True),
-    ("timediff_lt", _iso(600), 60, False),
-    ("td_lt", _iso(10), 60, True),
-    ("timediff_gt", _iso(600), 60, True),
-    ("timediff_gt", _iso(10), 60, False),
-    ("td_gt", _iso(600), 60, True),
+    ("timediff_lt", _Ago(10), 60, True),
+    ("timediff_lt", _Ago(600), 60, False),
+    ("td_lt", _Ago(10), 60, True),
+    ("timediff_gt", _Ago(600), 60, True),
+    ("timediff_gt", _Ago(10), 60, False),
+    ("td_gt", _Ago(600), 60, True),
     ("exists", "x", None, True),
     ("exists", None, None, False),
     ("exists", 0, None, True),
@@ -102,6 +107,8 @@ OPERATOR_CASES = [
 
 @pytest.mark.parametrize(("op", "value", "pattern", "expected"), OPERATOR_CASES)
 def test_operator(op, value, pattern, expected):
+    if isinstance(value, _Ago):
+        value = _iso(value)
     assert get_operator(op)(value, pattern) is expected
 
 
