@@ -17,6 +17,7 @@ from .. import __version__
 from ..aliases import AliasExecutionError
 from ..chatops import ChatOps
 from ..control import ControlError
+from ..pack_env.pack_runtime.aliases import ActionAliasAmbiguityException
 from ..params import ParameterValidationError
 from ..templating import RenderError
 from . import views
@@ -56,6 +57,13 @@ def _control(fn: Any, *args: Any) -> Any:
         return fn(*args)
     except ControlError as exc:
         raise ApiError(exc.status, str(exc)) from exc
+
+
+def _st2_alias_error(exc: AliasExecutionError) -> str:
+    """st2's own words for a command no alias (or several) matched, without the list of
+    commands the CLI adds."""
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, ActionAliasAmbiguityException) else str(exc)
 
 
 class Api:
@@ -452,7 +460,7 @@ class Api:
         try:
             found = executor.match(body["command"])
         except AliasExecutionError as exc:
-            raise ApiError(400, str(exc)) from exc
+            raise ApiError(400, _st2_alias_error(exc)) from exc
         alias = executor.alias(found["alias"])
         return Response(200, {"actionalias": views.alias_view(alias), "display": found["display"],
                               "representation": found["representation"]})  # fmt: skip
@@ -469,7 +477,7 @@ class Api:
                 source_context=body.get("source_context"), requester=request.user or "stanley",
             )  # fmt: skip
         except AliasExecutionError as exc:
-            raise ApiError(400, str(exc)) from exc
+            raise ApiError(400, _st2_alias_error(exc)) from exc
         results = []
         for one in started:
             alias = chatops.executor.alias(one["alias"])

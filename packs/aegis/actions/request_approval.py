@@ -10,6 +10,7 @@ message is remembered (``aegis.approval.<inquiry>``) so a decision can rewrite i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from approvals import incident_of, post_request
@@ -19,6 +20,21 @@ from st2_api import St2API, St2Error
 
 
 class RequestApproval(AegisAction):
+    #: The trigger can come a moment before the inquirer runner's execution is recorded as
+    #: pending (st2 answers 400 until then): ask again for up to this long.
+    settle_seconds = 10.0
+
+    def _pending(self, api: St2API, inquiry_id: str) -> dict[str, Any]:
+        deadline, delay = time.monotonic() + self.settle_seconds, 0.05
+        while True:
+            try:
+                return api.inquiry(inquiry_id)
+            except St2Error as exc:
+                if exc.status != 400 or "already been responded" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     def run(self, inquiry_id: str) -> tuple[bool, dict[str, Any]]:
         try:
             api = St2API.from_config(self.config)
@@ -26,7 +42,7 @@ class RequestApproval(AegisAction):
             self.logger.warning("approval request for inquiry %s not posted: %s", inquiry_id, exc)
             return True, {"skipped": str(exc)}
         try:
-            inquiry = api.inquiry(inquiry_id)
+            inquiry = self._pending(api, inquiry_id)
             incident_id = incident_of(api, inquiry_id)
         except St2Error as exc:
             return False, {"error": str(exc)}
