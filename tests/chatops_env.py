@@ -74,7 +74,8 @@ class ChatOpsEnv:
             sensor.enabled = sensor.ref in wanted
         for rule in self.runtime.rules:
             if rule.ref == "aegis.remediate_firing_alert":
-                rule.enabled = False
+                # The rules engine matches the rules' metadata (as st2 matches its DB records).
+                rule.enabled = rule.meta["enabled"] = False
         self.runtime.inquiries.interval = 0  # inquiries expire when a test says so
         self.servers = start_api(self.runtime, self.home, api_listen=("127.0.0.1", ports["api"]),
                                  auth_listen=("127.0.0.1", ports["auth"]), stream_listen=("127.0.0.1", ports["stream"]))  # fmt: skip
@@ -96,6 +97,10 @@ class ChatOpsEnv:
 
     def close(self) -> None:
         self.servers.stop()
+
+    def assert_only_the_approval_flow_ran(self) -> None:
+        """No aegis.remediate beside the test's approval flow (it would compete for workers)."""
+        assert self.runtime.records.list_executions(action="aegis.remediate") == []
         self.slack.__exit__(None, None, None)
 
     # -- alerts, incidents, inquiries -----------------------------------------------------

@@ -76,6 +76,7 @@ def test_a_valid_click_resumes_the_workflow_and_updates_the_message(env: ChatOps
     assert "Approved" in text and "alice" in text and "aegis_approve" not in text  # who and when; no buttons left
     assert env.approval_request(inquiry["id"])["state"] == "approved"
     assert any("approved by alice (U0ALICE01) via Slack button" in e["event"] for e in env.timeline(inc))
+    env.assert_only_the_approval_flow_ran()
 
 
 def test_forged_replayed_second_and_unauthorized_clicks_change_nothing(env: ChatOpsEnv) -> None:

@@ -158,3 +158,4 @@ def test_errbot_talks_to_aegis_through_err_stackstorm(chat_env) -> None:
     chat.say("alice", "!st2help")
     helptext = chat.pop()
     assert "[aegis]" in helptext and "aegis approve <incident>" in helptext and "aegis silence <incident>" in helptext
+    env.assert_only_the_approval_flow_ran()

@@ -282,7 +282,8 @@ class Api:
             raise ApiError(501, f"st2lite changes a rule's 'enabled' only (edit the pack's rule file for {', '.join(sorted(changed))})")
         if "enabled" in body:
             # In memory, until the next start reads the rule file again (st2 keeps it in its DB).
-            rule.enabled = bool(body["enabled"])
+            # The rules engine matches the rule's metadata: change both.
+            rule.enabled = rule.meta["enabled"] = bool(body["enabled"])
         return Response(200, views.rule_view(rule))
 
     def _pack(self, ref_or_id: str) -> Any:
