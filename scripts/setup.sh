@@ -43,3 +43,15 @@ if [[ "$(cat "$ST2CLIENT_VENV/PIN" 2>/dev/null)" != "$ST2CLIENT_PIN" ]]; then
   "$ST2CLIENT_VENV/bin/pip" install -q --disable-pip-version-check "$ST2CLIENT_PIN"
   echo "$ST2CLIENT_PIN" > "$ST2CLIENT_VENV/PIN"
 fi
+
+# StackStorm's ChatOps bridge for the ChatOps end-to-end test: Errbot and err-stackstorm,
+# unchanged, in their own virtualenv (errbot's Test backend imports pytest).
+ERRBOT_PIN="errbot==6.2.1 err-stackstorm==2.3.2 pytest==9.0.3"
+ERRBOT_VENV=.venvs/errbot
+if [[ "$(cat "$ERRBOT_VENV/PIN" 2>/dev/null)" != "$ERRBOT_PIN" ]]; then
+  rm -rf "$ERRBOT_VENV"
+  "$PYTHON" -m venv "$ERRBOT_VENV"
+  # shellcheck disable=SC2086 # the pin is a list of requirements
+  "$ERRBOT_VENV/bin/pip" install -q --disable-pip-version-check $ERRBOT_PIN
+  echo "$ERRBOT_PIN" > "$ERRBOT_VENV/PIN"
+fi

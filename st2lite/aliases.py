@@ -25,7 +25,9 @@ is scheduled; ``result.format`` with ``execution`` (and ``alias``) once it compl
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -236,11 +238,13 @@ class AliasExecutor:
         channel: str | None = None,
         wait: bool = True,
         timeout: float | None = None,
+        requester: str = SYSTEM_USER,
     ) -> dict[str, Any]:
         """Match ``command``, start its execution(s) and render the messages.
 
         ``user`` is the chat user (``api_user`` in the context); ``channel`` the
-        ``source_channel`` (``cli`` when None). With ``wait`` (the default) the call blocks
+        ``source_channel`` (``cli`` when None); ``requester`` the st2 user who asked (the
+        bridge's API user; ``user`` in the context, as st2's aliasexecution controller sets it). With ``wait`` (the default) the call blocks
         until the execution completes and renders ``result``; otherwise ``result`` is None.
 
         Returns ``{"alias", "format", "execution_id", "parameters", "ack", "status",
@@ -254,7 +258,7 @@ class AliasExecutor:
         context = {
             "action_alias_ref": alias.ref,
             "api_user": user,
-            "user": SYSTEM_USER,
+            "user": requester,
             "source_channel": channel or CLI_CHANNEL,
         }
         immutable = self._immutable_parameters(alias, context)
@@ -266,7 +270,6 @@ class AliasExecutor:
             prepared.append(self._cast(alias.action_ref, {**params, **immutable}))
 
         ack_spec = alias.meta.get("ack") or {}
-        result_spec = alias.meta.get("result") or {}
         replies = []
         for params in prepared:
             try:
@@ -290,19 +293,50 @@ class AliasExecutor:
         if wait:
             for reply in replies:
                 self.runtime.wait(reply["execution_id"], timeout=timeout)
-                execution = self._execution_view(reply["execution_id"])
-                reply["status"] = execution["status"]
-                if result_spec.get("enabled", True) is not False:
-                    reply["result"] = (
-                        self._render(
-                            result_spec["format"],
-                            {"execution": execution, "alias": self._alias_view(alias)},
-                            "result",
-                        )
-                        if "format" in result_spec
-                        else default_result(execution)
-                    )
+                reply["status"] = self.runtime.records.get_execution(reply["execution_id"])["status"]
+                reply["result"] = self.render_result(alias, reply["execution_id"])
         return {"alias": alias.ref, "format": found.representation, **replies[0], "executions": replies}
+
+    def render_result(self, alias: AliasMeta, ex_id: str) -> str | None:
+        """The result message of a completed execution of ``alias`` (the chatops pack's
+        ``format_execution_result``): ``result.format``, or the default template; None
+        when the alias disables its result."""
+        result_spec = alias.meta.get("result") or {}
+        if result_spec.get("enabled", True) is False:
+            return None
+        execution = self._execution_view(ex_id)
+        if "format" not in result_spec:
+            return default_result(execution)
+        return self._render(result_spec["format"], {"execution": execution, "alias": self._alias_view(alias)}, "result")
+
+    def alias(self, ref_or_name: str) -> AliasMeta | None:
+        """A loaded alias by ref (``pack.name``) or bare name."""
+        return next((a for a in self.aliases if ref_or_name in (a.ref, a.name)), None)
+
+    def helpstrings(self, filter: str | None = None, pack: str | None = None) -> list[dict[str, str]]:  # noqa: A002 - st2's name
+        """Every display string of the enabled aliases (st2's ``generate_helpstring_result``):
+        ``{"pack", "display", "description"}``, ``filter`` a case-insensitive regex on display."""
+        out = []
+        for alias in self.aliases:
+            if not alias.enabled or (pack and pack != alias.pack):
+                continue
+            for format_ in alias.meta.get("formats") or []:
+                display, _, _ = normalise_alias_format_string(format_)
+                if display and re.search(filter or "", display, flags=re.IGNORECASE):
+                    out.append({"pack": alias.pack, "display": display, "description": alias.meta.get("description", "")})
+        return out
+
+    def suggest(self, command: str, limit: int = 3) -> list[str]:
+        """The display strings closest to ``command`` (for a reply to a command nothing matched)."""
+        words = command.lower().split()
+        scored = []
+        for help_ in self.helpstrings():
+            display = help_["display"]
+            literal = [w for w in display.lower().split() if not w.startswith(("<", "[", "{"))]
+            score = difflib.SequenceMatcher(None, " ".join(words[: len(literal)]), " ".join(literal)).ratio()
+            scored.append((score, display))
+        scored.sort(key=lambda pair: -pair[0])
+        return [display for score, display in scored[:limit] if score > 0.4]
 
 
 def main(argv: list[str], runtime_factory: Callable[[], Any]) -> int:

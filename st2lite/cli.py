@@ -10,6 +10,7 @@
     aegis alias execute "aegis mode monitor"   # ChatOps, like `st2 action-alias execute`
     aegis alias match "aegis mode monitor"
     aegis alias list                           # every command the aliases accept
+    aegis chat "aegis incident inc-0123456789abcdef"   # what the chat channel would show
     aegis key set|get|list|delete ...          # the datastore, like `st2 key`
     aegis pack setup                           # build/refresh pack virtualenvs
 
@@ -236,7 +237,7 @@ def pack_self_check(pack_dir: Path, settings: Settings, config: str | Path | Non
     return subprocess.run(cmd, env=env, check=False).returncode
 
 
-BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "execution", "trigger-instance", "key", "pack",
+BUILTIN_COMMANDS = ("run", "validate", "rule-tester", "action", "alias", "chat", "execution", "trigger-instance", "key", "pack",
                     *api_cli.COMMANDS)
 
 
@@ -266,6 +267,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="serve the packs: sensors, rules, workflows, /metrics, /healthz, /readyz, /livez")
     sub.add_parser("alias", help="ChatOps aliases: list, match or execute a command (st2 action-alias)")
+    sub.add_parser("chat", help='what the chat channel would show for a command: aegis chat "aegis status"')
 
     validate = sub.add_parser("validate", help="validate a pack's metadata, workflows, rules and config")
     validate.add_argument("pack_dir", nargs="?", help="default: every pack in AEGIS_PACKS_DIR")
@@ -358,6 +360,12 @@ def _main(argv: list[str] | None = None) -> int:
 
         _setup_logging()
         return alias_main(argv[argv.index("alias") + 1 :], lambda: Runtime(settings))
+    if first == "chat":
+        from .chatops import chat_main
+        from .engine import Runtime
+
+        _setup_logging()
+        return chat_main(argv[argv.index("chat") + 1 :], lambda: Runtime(settings))
     args = build_parser(settings).parse_args(argv)
     _setup_logging(args.verbose)
     if args.command == "run":

@@ -94,7 +94,12 @@ class Endpoint:
     def start(self) -> None:
         threading.Thread(target=self.server.serve_forever, daemon=True, name=self.name).start()
 
+    #: Called before the server stops (e.g. to end open event streams).
+    closing: Callable[[], None] | None = None
+
     def stop(self) -> None:
+        if self.closing is not None:
+            self.closing()
         self.server.shutdown()
         self.server.server_close()
 
@@ -119,15 +124,19 @@ def endpoints(runtime: Runtime, settings: Settings) -> list[Endpoint]:
 
 
 def st2_api_endpoints(runtime: Runtime, settings: Settings) -> list[Endpoint]:
-    """st2's API and auth service for the ``st2`` CLI (``st2lite.api``; users: ``aegis user add``)."""
-    from .api import handler_classes, listen_addresses
+    """st2's API, auth service and stream for the ``st2`` CLI and ChatOps bridges (``st2lite.api``; users: ``aegis user add``)."""
+    from .api import listen_addresses, st2_handlers, stream_listen_address
 
-    api_handler, auth_handler = handler_classes(runtime, settings.home)
+    handlers = st2_handlers(runtime, settings.home)
     (api_host, api_port), (auth_host, auth_port) = listen_addresses()
-    api = _bind("st2 API", api_host, api_port, api_handler, "AEGIS_ST2_API_LISTEN")
-    auth = _bind("st2 auth service", auth_host, auth_port, auth_handler, "AEGIS_ST2_AUTH_LISTEN")
+    stream_host, stream_port = stream_listen_address()
+    api = _bind("st2 API", api_host, api_port, handlers.api, "AEGIS_ST2_API_LISTEN")
+    auth = _bind("st2 auth service", auth_host, auth_port, handlers.auth, "AEGIS_ST2_AUTH_LISTEN")
+    stream = _bind("st2 stream", stream_host, stream_port, handlers.stream, "AEGIS_ST2_STREAM_LISTEN")
     return [Endpoint("st2-api", api, {"st2 API (ST2_API_URL)": f"http://{api_host}:{api.server_address[1]}/v1"}),
-            Endpoint("st2-auth", auth, {"st2 auth (ST2_AUTH_URL)": f"http://{auth_host}:{auth.server_address[1]}"})]  # fmt: skip
+            Endpoint("st2-auth", auth, {"st2 auth (ST2_AUTH_URL)": f"http://{auth_host}:{auth.server_address[1]}"}),
+            Endpoint("st2-stream", stream, {"st2 stream (ST2_STREAM_URL)": f"http://{stream_host}:{stream.server_address[1]}/v1"},
+                     closing=handlers.bus.close)]  # fmt: skip
 
 
 def sensor_urls(runtime: Runtime) -> dict[str, str]:

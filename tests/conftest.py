@@ -57,6 +57,7 @@ def aegis_env(tmp_path: Path) -> dict[str, str]:
         AEGIS_API_LISTEN=f"127.0.0.1:{free_port()}",
         AEGIS_ST2_API_LISTEN=f"127.0.0.1:{free_port()}",
         AEGIS_ST2_AUTH_LISTEN=f"127.0.0.1:{free_port()}",
+        AEGIS_ST2_STREAM_LISTEN=f"127.0.0.1:{free_port()}",
         PYTHONPATH=str(REPO),
     )
     return env

@@ -27,7 +27,7 @@ def api(make_runtime, tmp_path, monkeypatch):
     runtime.start(sensors=False)
     auth = AuthStore(home)
     auth.add_user("alice", "wonderland")
-    servers = start_api(runtime, home, auth, api_listen=("127.0.0.1", 0), auth_listen=("127.0.0.1", 0))
+    servers = start_api(runtime, home, auth, api_listen=("127.0.0.1", 0), auth_listen=("127.0.0.1", 0), stream_listen=("127.0.0.1", 0))
     token = requests.post(f"{servers.auth.url}/tokens", auth=("alice", "wonderland"), timeout=10).json()["token"]
     session = requests.Session()
     session.headers["X-Auth-Token"] = token

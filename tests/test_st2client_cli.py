@@ -38,7 +38,8 @@ class Env:
         self.runtime = self.make_runtime(FIXTURE_PACKS / "apitest", home=self.home)
         self.runtime.inquiries.interval = 0  # swept by the test, with its own clock
         self.runtime.start(sensors=False)
-        self.servers = start_api(self.runtime, self.home, api_listen=("127.0.0.1", 0), auth_listen=("127.0.0.1", 0))
+        self.servers = start_api(self.runtime, self.home, api_listen=("127.0.0.1", 0), auth_listen=("127.0.0.1", 0),
+                                stream_listen=("127.0.0.1", 0))
 
     def restart(self) -> None:
         self.servers.stop()

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,7 +61,18 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[..., Response]
+@dataclass
+class StreamResponse:
+    """A response written as ``chunks`` yields them (server-sent events), until the iterator
+    ends or the client goes away. No Content-Length and no chunked framing: the body ends
+    when the connection closes, which every SSE client reads (sseclient reads the raw socket)."""
+
+    chunks: Iterator[bytes]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[..., "Response | StreamResponse"]
 
 
 class Router:
@@ -96,7 +107,28 @@ def handler_class(router: Router, authenticate: Callable[[Request], str | None] 
         def log_message(self, fmt: str, *args: Any) -> None:
             LOG.debug("%s - " + fmt, self.address_string(), *args)
 
-        def _send(self, response: Response) -> None:
+        def _stream(self, response: StreamResponse) -> None:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for chunk in response.chunks:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                pass  # the client went away
+            finally:
+                close = getattr(response.chunks, "close", None)
+                if close:
+                    close()
+
+        def _send(self, response: Response | StreamResponse) -> None:
+            if isinstance(response, StreamResponse):
+                self._stream(response)
+                return
             body = b"" if response.body is None else json.dumps(response.body, indent=2, default=str).encode()
             self.send_response(response.status)
             if response.body is not None:
@@ -141,7 +173,10 @@ def handler_class(router: Router, authenticate: Callable[[Request], str | None] 
             except Exception as exc:  # never a traceback to the client
                 LOG.exception("%s %s failed", self.command, path)
                 response = Response(500, {"faultstring": f"Internal Server Error: {type(exc).__name__}"})
-            self._send(response)
+            try:
+                self._send(response)
+            except (BrokenPipeError, ConnectionResetError):
+                LOG.debug("%s %s: the client went away before the answer", self.command, path)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815 - http.server's naming
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from typing import Any
 
+from .. import __version__
+from ..aliases import AliasExecutionError
+from ..chatops import ChatOps
 from ..control import ControlError
+from ..pack_env.pack_runtime.aliases import ActionAliasAmbiguityException
 from ..params import ParameterValidationError
 from ..templating import RenderError
 from . import views
@@ -54,12 +59,20 @@ def _control(fn: Any, *args: Any) -> Any:
         raise ApiError(exc.status, str(exc)) from exc
 
 
+def _st2_alias_error(exc: AliasExecutionError) -> str:
+    """st2's own words for a command no alias (or several) matched, without the list of
+    commands the CLI adds."""
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, ActionAliasAmbiguityException) else str(exc)
+
+
 class Api:
     """The API over one runtime and one auth store."""
 
-    def __init__(self, runtime: Any, auth: AuthStore) -> None:
+    def __init__(self, runtime: Any, auth: AuthStore, chatops: ChatOps | None = None) -> None:
         self.runtime = runtime
         self.auth = auth
+        self.chatops = chatops
 
     # -- authentication ------------------------------------------------------------------
 
@@ -269,7 +282,8 @@ class Api:
             raise ApiError(501, f"st2lite changes a rule's 'enabled' only (edit the pack's rule file for {', '.join(sorted(changed))})")
         if "enabled" in body:
             # In memory, until the next start reads the rule file again (st2 keeps it in its DB).
-            rule.enabled = bool(body["enabled"])
+            # The rules engine matches the rule's metadata: change both.
+            rule.enabled = rule.meta["enabled"] = bool(body["enabled"])
         return Response(200, views.rule_view(rule))
 
     def _pack(self, ref_or_id: str) -> Any:
@@ -405,6 +419,80 @@ class Api:
             raise ApiError(404, f'ApiKey with key_hash or id "{id}" not found.')
         return Response(204)
 
+    # -- action aliases and ChatOps (what err-stackstorm and hubot-stackstorm call) ----------
+
+    def _chatops(self) -> ChatOps:
+        if self.chatops is None:
+            raise ApiError(501, "st2lite serves ChatOps only with its stream (start_api)")
+        return self.chatops
+
+    def list_aliases(self, request: Request) -> Response:
+        q = request.query
+        aliases = sorted(self._chatops().executor.aliases, key=lambda a: (a.pack, a.name))
+        aliases = [a for a in aliases if (not q.get("pack") or a.pack == q["pack"]) and (not q.get("name") or a.name == q["name"])]
+        return _page([views.alias_view(a) for a in aliases], request)
+
+    def get_alias(self, request: Request, id: str) -> Response:  # noqa: A002
+        for alias in self._chatops().executor.aliases:
+            if id in (alias.ref, views.stable_id("actionalias", alias.ref)):
+                return Response(200, views.alias_view(alias))
+        raise ApiError(404, f'Resource with a reference or id "{id}" not found')
+
+    def alias_help(self, request: Request) -> Response:
+        """st2's ``generate_helpstring_result``: ``{"available", "helpstrings"}`` paged by
+        ``limit`` (default 100) and ``offset``; ``available`` counts every match."""
+        q = request.query
+        try:
+            limit, offset = int(q.get("limit") or 100), int(q.get("offset") or 0)
+        except ValueError as exc:
+            raise ApiError(400, f"limit or offset argument is not an integer: {exc}") from exc
+        try:
+            helps = self._chatops().executor.helpstrings(q.get("filter"), q.get("pack"))
+        except re.error as exc:
+            raise ApiError(400, f"Invalid filter: {exc}") from exc
+        page = helps[offset:] if limit <= 0 else helps[offset : offset + limit]
+        return Response(200, {"available": len(helps), "helpstrings": page})
+
+    def alias_match(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+            raise ApiError(400, "'command' is a required property")
+        executor = self._chatops().executor
+        try:
+            found = executor.match(body["command"])
+        except AliasExecutionError as exc:
+            raise ApiError(400, _st2_alias_error(exc)) from exc
+        alias = executor.alias(found["alias"])
+        return Response(200, {"actionalias": views.alias_view(alias), "display": found["display"],
+                              "representation": found["representation"]})  # fmt: skip
+
+    def alias_match_and_execute(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+            raise ApiError(400, "'command' is a required property")
+        chatops = self._chatops()
+        try:
+            started = chatops.match_and_execute(
+                body["command"], user=body.get("user"), source_channel=body.get("source_channel"),
+                notification_route=body.get("notification_route"), notification_channel=body.get("notification_channel"),
+                source_context=body.get("source_context"), requester=request.user or "stanley",
+            )  # fmt: skip
+        except AliasExecutionError as exc:
+            raise ApiError(400, _st2_alias_error(exc)) from exc
+        results = []
+        for one in started:
+            alias = chatops.executor.alias(one["alias"])
+            result: dict[str, Any] = {"execution": self._execution(self._record(one["execution_id"]), []),
+                                      "actionalias": views.alias_view(alias)}  # fmt: skip
+            # As st2: an ack message only when the alias has an ack with a format.
+            if "format" in (alias.meta.get("ack") or {}) and one["ack"] is not None:
+                result["message"] = one["ack"]
+            results.append(result)
+        return Response(201, {"results": results})
+
+    def root(self, request: Request) -> Response:
+        return Response(200, {"version": __version__, "docs_url": "https://docs.stackstorm.com/"})
+
     def whoami(self, request: Request) -> Response:
         return Response(200, {"username": request.user, "authentication": {"method": "token_or_api_key"},
                               "rbac": {"enabled": False, "roles": [], "is_admin": True}})  # fmt: skip
@@ -433,7 +521,10 @@ class Api:
             ("GET", "/apikeys", self.list_api_keys), ("POST", "/apikeys", self.create_api_key),
             ("GET", f"/apikeys/{ID}", self.get_api_key), ("PUT", f"/apikeys/{ID}", self.update_api_key),
             ("DELETE", f"/apikeys/{ID}", self.delete_api_key),
-            ("GET", "/user", self.whoami),
+            ("GET", "/user", self.whoami), ("GET", "/", self.root),
+            ("GET", "/actionalias", self.list_aliases), ("GET", "/actionalias/help", self.alias_help),
+            ("POST", "/actionalias/match", self.alias_match), ("GET", f"/actionalias/{ID}", self.get_alias),
+            ("POST", "/aliasexecution/match_and_execute", self.alias_match_and_execute),
         ]  # fmt: skip
         for method, pattern, handler in routes:
             r.add(method, pattern, handler)

@@ -134,3 +134,16 @@ def select_attributes(doc: dict[str, Any], include: str | None, exclude: str | N
         drop = {part.strip().split(".", 1)[0] for part in exclude.split(",") if part.strip()}
         doc = {k: v for k, v in doc.items() if k not in drop}
     return doc
+
+
+def alias_view(alias: Any) -> dict[str, Any]:
+    """An ActionAliasAPI document (what ``/actionalias`` and ``/actionalias/match`` return)."""
+    meta = alias.meta
+    return {
+        "id": stable_id("actionalias", alias.ref), "uid": f"action_alias:{alias.pack}:{alias.name}", "ref": alias.ref,
+        "name": alias.name, "pack": alias.pack, "description": meta.get("description", ""), "enabled": alias.enabled,
+        "action_ref": alias.action_ref, "formats": meta.get("formats") or [], "ack": meta.get("ack") or {},
+        "result": meta.get("result") or {}, "extra": meta.get("extra") or {},
+        "immutable_parameters": meta.get("immutable_parameters") or {},
+        "metadata_file": f"aliases/{alias.file.name}" if getattr(alias, "file", None) else "",
+    }  # fmt: skip

@@ -238,7 +238,8 @@ class DockerStandIn(_StandIn):
 
 
 class SlackStandIn(_StandIn):
-    """``chat.postMessage`` (Web API, bearer token) and an incoming webhook at ``/webhook``."""
+    """``chat.postMessage`` and ``chat.update`` (Web API, bearer token), an incoming webhook at
+    ``/webhook`` and an interaction ``response_url`` at ``/response_url``."""
 
     def __init__(self, token: str = "xoxb-test") -> None:
         super().__init__()
@@ -251,6 +252,12 @@ class SlackStandIn(_StandIn):
             if req["headers"].get("authorization") != f"Bearer {self.token}":
                 return 200, {"ok": False, "error": "invalid_auth"}
             return 200, {"ok": True, "channel": req["body"].get("channel"), "ts": "1714557600.000100", "message": {}}
+        if req["path"] == "/api/chat.update":
+            if req["headers"].get("authorization") != f"Bearer {self.token}":
+                return 200, {"ok": False, "error": "invalid_auth"}
+            return 200, {"ok": True, "channel": req["body"].get("channel"), "ts": req["body"].get("ts"), "text": req["body"].get("text")}
+        if req["path"] == "/response_url":
+            return 200, "ok"
         return 404, {"ok": False, "error": "unknown_method"}
 
 
