@@ -66,6 +66,25 @@ class St2API:
     def respond(self, inquiry_id: str, response: dict[str, Any]) -> dict[str, Any]:
         return self._request("PUT", f"/inquiries/{quote(inquiry_id, safe='')}", json={"id": inquiry_id, "response": response})
 
+    def executions(self, **params: Any) -> list[dict[str, Any]]:
+        """``GET /executions`` with st2's query parameters (``action``, ``parent``, ``limit``, ...)."""
+        return self._request("GET", "/executions", params=params) or []
+
+    def children(self, ex_id: str) -> list[dict[str, Any]]:
+        """Every descendant of a workflow execution, depth first (``/executions/ID/children?depth=-1``)."""
+        return self._request("GET", f"/executions/{quote(ex_id, safe='')}/children", params={"depth": -1}) or []
+
+    def run(self, action: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Start an execution (``st2 run``); returns it, still ``requested`` or ``scheduled``."""
+        return self._request("POST", "/executions", json={"action": action, "parameters": parameters})
+
+    def execution_with_result(self, ex_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/executions/{quote(ex_id, safe='')}")
+
+    def user(self) -> dict[str, Any]:
+        """Who the credentials belong to (``GET /user``); St2Error(401) when they are not valid."""
+        return self._request("GET", "/user")
+
     def execution(self, ex_id: str) -> dict[str, Any]:
         return self._request("GET", f"/executions/{quote(ex_id, safe='')}",
                              params={"exclude_attributes": "result,liveaction"})  # fmt: skip
