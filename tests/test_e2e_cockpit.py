@@ -34,6 +34,11 @@ sys.path.insert(0, str(REPO / "packs" / "aegis" / "tests"))
 from servers import supervisord  # noqa: E402
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a test extra: pip install -e '.[test]'")
+from selenium.common.exceptions import (  # noqa: E402
+    ElementNotInteractableException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -102,6 +107,7 @@ class CockpitEnv:
         for rule in self.runtime.rules:
             if rule.ref == "aegis.remediate_firing_alert":
                 rule.enabled = False
+                rule.meta["enabled"] = False  # what the rules engine reads when it matches
         self.servers = start_api(self.runtime, self.home, api_listen=("127.0.0.1", ports["api"]),
                                  auth_listen=("127.0.0.1", ports["auth"]), stream_listen=("127.0.0.1", ports["stream"]))  # fmt: skip
         self.runtime.start()
@@ -182,6 +188,32 @@ def wait(driver: Any, timeout: float = 30) -> WebDriverWait:
     return WebDriverWait(driver, timeout, poll_frequency=0.05)
 
 
+def click(driver: Any, css: str, timeout: float = 30) -> None:
+    """Click the element once it is there; the live list may redraw between finding and clicking."""
+
+    def clicked(d: Any) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, css).click()
+            return True
+        except (NoSuchElementException, StaleElementReferenceException, ElementNotInteractableException):
+            return False
+
+    wait(driver, timeout).until(clicked)
+
+
+def text_of(driver: Any, css: str, timeout: float = 30, until: Any = bool) -> str:
+    """The element's text once ``until(text)`` holds (re-found on every try: pages redraw live)."""
+
+    def read(d: Any) -> str | bool:
+        try:
+            value = d.find_element(By.CSS_SELECTOR, css).text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        return value if until(value) else False
+
+    return wait(driver, timeout).until(read)
+
+
 def shot(driver: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
@@ -200,9 +232,8 @@ def browser_login(driver: Any, env: CockpitEnv, user: str, password: str) -> Non
 
 
 def approve_in_browser(driver: Any, env: CockpitEnv, inquiry_id: str) -> None:
-    driver.find_element(By.CSS_SELECTOR, 'header a[href="/approvals"]').click()
-    button = wait(driver).until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'tr[data-inquiry="{inquiry_id}"] button.approve')))
-    button.click()
+    click(driver, 'header a[href="/approvals"]')
+    click(driver, f'tr[data-inquiry="{inquiry_id}"] button.approve')
     wait(driver).until(ec.text_to_be_present_in_element((By.ID, "approval-message"), f"{inquiry_id} approved"))
 
 
@@ -218,10 +249,9 @@ def test_cockpit_in_a_browser(cockpit: CockpitEnv, browser: Any) -> None:
     appeared = time.monotonic() - posted
     print(f"\nnew alert visible in the list {appeared:.2f} s after the webhook answered")
     assert browser.execute_script("return window.__noReload") == "still the same page", "the list was reloaded"
-    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{inc1}"]')
-    assert "checkout" in row.text and "CheckoutErrors" in row.text
-    # The summary's markup is shown as text.
-    assert "<b>#1</b>" in row.text
+    row = text_of(browser, f'tr[data-id="{inc1}"]')
+    assert "checkout" in row and "CheckoutErrors" in row
+    assert "<b>#1</b>" in row  # the summary's markup is shown as text
 
     # An approval granted with the button lets the workflow proceed: a real restart.
     pid_before = cockpit.pid()
@@ -238,34 +268,39 @@ def test_cockpit_in_a_browser(cockpit: CockpitEnv, browser: Any) -> None:
         "aegis.matched_lines.checkout-" + hashlib.sha256(b"checkout").hexdigest()[:12],
         json.dumps([{"at": "2026-11-30T10:00:00Z", "pattern": "error", "line": LOG_LINE}]),
     )
-    browser.find_element(By.CSS_SELECTOR, 'header a[href="/incidents"]').click()
-    wait(browser).until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'tr[data-id="{inc1}"] a.incident-link'))).click()
-    wait(browser).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, '#stages li[data-stage="approval"] .name'), "approved"))
-    stages = {li.get_attribute("data-stage"): li.text for li in browser.find_elements(By.CSS_SELECTOR, "#stages li")}
-    assert list(stages) == ["detected", "diagnosed", "approval", "acted", "verified", "outcome"]
-    assert "restart victim: done" in stages["acted"], stages
-    assert "2026-" in stages["detected"] and "2026-" in stages["approval"], stages  # timestamps
-    executions = browser.find_element(By.ID, "executions").text
-    assert "core.ask" in executions and "aegis.restart" in executions and "cockpittest.hold_then_restart" in executions
-    assert "approved by alice via the cockpit" in browser.find_element(By.ID, "timeline").text
+    click(browser, 'header a[href="/incidents"]')
+    click(browser, f'tr[data-id="{inc1}"] a.incident-link')
+    try:
+        text_of(browser, '#stages li[data-stage="approval"] .name', until=lambda t: t == "approved")
+    except Exception:
+        print("DEBUG", browser.current_url, browser.find_element(By.ID, "main").text[:2000], browser.get_log("browser"))
+        raise
+    acted = text_of(browser, '#stages li[data-stage="acted"]', until=lambda t: "restart victim: done" in t)
+    stages = [li.get_attribute("data-stage") for li in browser.find_elements(By.CSS_SELECTOR, "#stages li")]
+    assert stages == ["detected", "diagnosed", "approval", "acted", "verified", "outcome"]
+    assert "2026-" in acted, acted  # its timestamp
+    assert "2026-" in text_of(browser, '#stages li[data-stage="detected"]')
+    assert "2026-" in text_of(browser, '#stages li[data-stage="approval"]')
+    executions = text_of(browser, "#executions", until=lambda t: "aegis.restart" in t)
+    assert "core.ask" in executions and "cockpittest.hold_then_restart" in executions
+    text_of(browser, "#timeline", until=lambda t: "approved by alice via the cockpit" in t)
 
     # A log line containing <script> shows as text and runs nothing.
-    logs = browser.find_element(By.ID, "logs")
-    assert "<script>document.title='pwned';window.__pwned=1</script>" in logs.text
-    assert "<img src=x" in browser.find_element(By.CSS_SELECTOR, "#main .card").text  # the description, as text
+    text_of(browser, "#logs", until=lambda t: "<script>document.title='pwned';window.__pwned=1</script>" in t)
+    assert "<img src=x" in text_of(browser, "#main .card")  # the description, as text
     assert browser.execute_script("return window.__pwned") is None
     assert browser.title == "Aegis cockpit"
     assert not browser.find_elements(By.CSS_SELECTOR, "#main script, #main img[src='x']")
     shot(browser, "incident.png")
 
     # The mode switch, confirmed, stops actions: the next approved restart is refused.
-    browser.find_element(By.CSS_SELECTOR, 'header a[href="/mode"]').click()
-    wait(browser).until(ec.element_to_be_clickable((By.CSS_SELECTOR, 'button[data-mode="monitor"]'))).click()
+    click(browser, 'header a[href="/mode"]')
+    click(browser, 'button[data-mode="monitor"]')
     assert cockpit.runtime.store.get("aegis.mode") is None, "nothing changes before the confirmation"
-    browser.find_element(By.ID, "mode-reason").send_keys("database migration")
-    browser.find_element(By.ID, "mode-confirm-button").click()
-    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "current-mode"), "monitor"))
-    last = browser.find_element(By.ID, "mode-last-change").text
+    wait(browser).until(ec.presence_of_element_located((By.ID, "mode-reason"))).send_keys("database migration")
+    click(browser, "#mode-confirm-button")
+    text_of(browser, "#current-mode", until=lambda t: t == "monitor")
+    last = text_of(browser, "#mode-last-change")
     assert "alice" in last and "database migration" in last and "cockpit" in last, last
     assert cockpit.runtime.store.get("aegis.mode") == "monitor"
 
@@ -279,13 +314,13 @@ def test_cockpit_in_a_browser(cockpit: CockpitEnv, browser: Any) -> None:
     assert cockpit.pid() == pid_before, "monitor mode: the victim was not touched"
 
     # The list with both incidents and the filters.
-    browser.find_element(By.CSS_SELECTOR, 'header a[href="/incidents"]').click()
+    click(browser, 'header a[href="/incidents"]')
     wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{inc2}"]')))
     wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{inc1}"]')))
     shot(browser, "incidents.png")
 
     # Impact draws its charts locally.
-    browser.find_element(By.CSS_SELECTOR, 'header a[href="/impact"]').click()
+    click(browser, 'header a[href="/impact"]')
     chart = wait(browser).until(ec.presence_of_element_located((By.ID, "mttr-chart")))
     wait(browser).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", chart))
     shot(browser, "impact.png")

@@ -10,6 +10,7 @@
   const main = document.getElementById("main");
   let session = null;
   let current = null; // {render, path}: what to redraw on a live event
+  let flash = null; // the last approval's outcome, kept across redraws of the page
 
   // -- DOM helpers (text only) -------------------------------------------------------------
 
@@ -22,7 +23,7 @@
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, String(v));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.appendChild(typeof child === "string" || typeof child === "number" ? document.createTextNode(String(child)) : child);
     }
@@ -214,19 +215,19 @@
 
   async function approvalsPage() {
     const data = await get("/api/approvals");
-    const message = el("p", { id: "approval-message" });
+    const message = el("p", { id: "approval-message", class: flash ? flash.cls : "", text: flash ? flash.text : "" });
     const rows = data.approvals.map((a) => {
       const reason = el("input", { placeholder: "reason (optional)", maxlength: 200, class: "reason" });
       const act = (decision) => async (ev) => {
         ev.target.disabled = true;
         try {
           const answer = await post("/api/approvals/" + encodeURIComponent(a.inquiry), { decision: decision, reason: reason.value });
-          message.className = "ok";
-          message.textContent = a.inquiry + " " + answer.decision + ".";
+          flash = { cls: "ok", text: a.inquiry + " " + answer.decision + " (incident " + (answer.incident_id || "?") + ")." };
           render();
         } catch (err) {
-          message.className = "error";
-          message.textContent = err.message;
+          flash = { cls: "error", text: err.message };
+          message.className = flash.cls;
+          message.textContent = flash.text;
           ev.target.disabled = false;
         }
       };

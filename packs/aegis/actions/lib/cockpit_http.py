@@ -18,7 +18,7 @@ Security, in one place:
   the login form is checked by origin.
 - **Headers**: a strict ``Content-Security-Policy`` (``default-src 'self'``, no inline script
   or style, ``frame-ancestors 'none'``), ``X-Content-Type-Options: nosniff``, no caching, no
-  referrer. Alert and log text reaches the page as JSON and is put in with ``textContent``.
+  referrer outside this origin. Alert and log text reaches the page as JSON and is put in with ``textContent``.
 
 Approvals are answered through st2's API with the user's own token (so st2 records who),
 after the ChatOps permission check (``chatops.Permissions``: config ``chatops.approvers``
@@ -291,7 +291,7 @@ def _handler(app: CockpitServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Security-Policy", CSP)
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("X-Frame-Options", "DENY")
-            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Referrer-Policy", "same-origin")  # no-referrer would make browsers send Origin: null
             self.send_header("Cache-Control", "no-store")
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             for name, value in (extra or {}).items():
@@ -366,6 +366,8 @@ def _handler(app: CockpitServer) -> type[BaseHTTPRequestHandler]:
             path, query = url.path, {k: v[0] for k, v in parse_qs(url.query).items()}
             if path in PUBLIC:
                 return self._file(PUBLIC[path])
+            if path == "/favicon.ico":
+                return self._send(204, b"", "image/x-icon")
             session = self._session()
             if session is None:
                 return self._refuse(path)
