@@ -145,6 +145,7 @@ def aegis_service(aegis_env, tmp_path: Path):
     config = {
         "alertmanager": {"host": "127.0.0.1", "port": webhook_port, "path": "/alertmanager"},
         "knowledge": {"service_port": free_port(), "index_dir": str(tmp_path / "index")},
+        "cockpit": {"port": free_port()},
     }
     (home / "configs" / "aegis.yaml").write_text(yaml.safe_dump(config))
     aegis_env.pop("AEGIS_PACKS_DIR", None)  # the default: this repository's packs/

@@ -372,6 +372,10 @@ def test_cockpit_refuses_without_session_and_checks_every_change(cockpit: Cockpi
     assert any(i["id"] == inquiry["id"] and i["status"] == "pending" for i in cockpit.runtime.inquiries.list())
     timeline = alice.get(url + f"/api/incidents/{inc}").json()["timeline"]
     assert any("approve refused: bob is not an approver" in e["event"] for e in timeline)
+    # A runbook, as Markdown the page renders safely (text nodes).
+    runbook = alice.get(url + "/api/runbooks/backup-failure")
+    assert runbook.status_code == 200 and runbook.json()["markdown"].startswith("---"), runbook.text
+    assert alice.get(url + "/api/runbooks/..%2F..%2Fetc%2Fpasswd").status_code == 404
     # Logging out ends the session.
     assert alice.post(url + "/logout", data=b"").status_code == 200
     assert alice.get(url + "/api/incidents").status_code == 401
