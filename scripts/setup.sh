@@ -9,10 +9,12 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 export AEGIS_VIRTUALENVS=${AEGIS_VIRTUALENVS:-$PWD/.venvs}
 
 if [[ "${1:-}" == "--services" ]]; then
-  # openssl: an independent st2 decryption in tests
-  packages=(prometheus prometheus-alertmanager rabbitmq-server openssl postgresql redis-server supervisor docker-compose)
+  # openssl: an independent st2 decryption in tests; chromium: the cockpit's browser tests
+  packages=(prometheus prometheus-alertmanager rabbitmq-server openssl postgresql redis-server supervisor docker-compose
+            chromium chromium-driver)
   # A set: several features need the same servers.
-  mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+  mapfile -t packages < <(printf '%s
+' "${packages[@]}" | sort -u)
   missing=()
   for p in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
