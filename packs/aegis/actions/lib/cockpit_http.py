@@ -129,6 +129,10 @@ class Changes:
             self._cond.wait_for(lambda: self.stamp != seen or self.stopped.is_set(), timeout=timeout)
             return self.stamp
 
+    def listen(self, delta: int) -> None:
+        with self._cond:
+            self.listeners += delta
+
     def stop(self) -> None:
         self.stopped.set()
         with self._cond:
@@ -438,7 +442,7 @@ def _handler(app: CockpitServer) -> type[BaseHTTPRequestHandler]:
             """Server-sent events: ``incidents`` whenever an incident or its timeline changes."""
             self._headers(200, "text/event-stream; charset=utf-8", None, {"Connection": "close"})
             self.close_connection = True
-            app.changes.listeners += 1
+            app.changes.listen(1)
             try:
                 seen = app.changes.stamp
                 self.wfile.write(b"retry: 1000\n\n")
@@ -457,7 +461,7 @@ def _handler(app: CockpitServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
-                app.changes.listeners -= 1
+                app.changes.listen(-1)
 
         # -- POST --------------------------------------------------------------------------
 
