@@ -38,6 +38,7 @@ from selenium.common.exceptions import (  # noqa: E402
     ElementNotInteractableException,
     NoSuchElementException,
     StaleElementReferenceException,
+    TimeoutException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -188,6 +189,15 @@ def wait(driver: Any, timeout: float = 30) -> WebDriverWait:
     return WebDriverWait(driver, timeout, poll_frequency=0.05)
 
 
+def explain(driver: Any, what: str) -> str:
+    """On a timeout: a screenshot and what the page showed."""
+    try:
+        shot(driver, "failure.png")
+        return f"{what}; page {driver.current_url}: {driver.find_element(By.ID, 'main').text[:1500]!r}"
+    except Exception as exc:  # noqa: BLE001
+        return f"{what}; (no page: {exc})"
+
+
 def click(driver: Any, css: str, timeout: float = 30) -> None:
     """Click the element once it is there; the live list may redraw between finding and clicking."""
 
@@ -198,7 +208,10 @@ def click(driver: Any, css: str, timeout: float = 30) -> None:
         except (NoSuchElementException, StaleElementReferenceException, ElementNotInteractableException):
             return False
 
-    wait(driver, timeout).until(clicked)
+    try:
+        wait(driver, timeout).until(clicked)
+    except TimeoutException:
+        pytest.fail(explain(driver, f"could not click {css}"))
 
 
 def text_of(driver: Any, css: str, timeout: float = 30, until: Any = bool) -> str:
@@ -211,7 +224,10 @@ def text_of(driver: Any, css: str, timeout: float = 30, until: Any = bool) -> st
             return False
         return value if until(value) else False
 
-    return wait(driver, timeout).until(read)
+    try:
+        return wait(driver, timeout).until(read)
+    except TimeoutException:
+        pytest.fail(explain(driver, f"{css} never showed what was expected"))
 
 
 def shot(driver: Any, name: str) -> Path:
@@ -234,7 +250,7 @@ def browser_login(driver: Any, env: CockpitEnv, user: str, password: str) -> Non
 def approve_in_browser(driver: Any, env: CockpitEnv, inquiry_id: str) -> None:
     click(driver, 'header a[href="/approvals"]')
     click(driver, f'tr[data-inquiry="{inquiry_id}"] button.approve')
-    wait(driver).until(ec.text_to_be_present_in_element((By.ID, "approval-message"), f"{inquiry_id} approved"))
+    text_of(driver, "#approval-message", until=lambda t: f"{inquiry_id} approved" in t)
 
 
 def test_cockpit_in_a_browser(cockpit: CockpitEnv, browser: Any) -> None:
@@ -270,11 +286,7 @@ def test_cockpit_in_a_browser(cockpit: CockpitEnv, browser: Any) -> None:
     )
     click(browser, 'header a[href="/incidents"]')
     click(browser, f'tr[data-id="{inc1}"] a.incident-link')
-    try:
-        text_of(browser, '#stages li[data-stage="approval"] .name', until=lambda t: t == "approved")
-    except Exception:
-        print("DEBUG", browser.current_url, browser.find_element(By.ID, "main").text[:2000], browser.get_log("browser"))
-        raise
+    text_of(browser, '#stages li[data-stage="approval"] .name', until=lambda t: t == "approved")
     acted = text_of(browser, '#stages li[data-stage="acted"]', until=lambda t: "restart victim: done" in t)
     stages = [li.get_attribute("data-stage") for li in browser.find_elements(By.CSS_SELECTOR, "#stages li")]
     assert stages == ["detected", "diagnosed", "approval", "acted", "verified", "outcome"]

@@ -351,7 +351,10 @@
     [/^\/impact$/, () => impactPage(), "/impact"],
   ];
 
+  let generation = 0; // only the latest render may draw: an older one still loading is dropped
+
   async function render() {
+    const mine = ++generation;
     const path = location.pathname;
     for (const [pattern, page, nav] of routes) {
       const match = path.match(pattern);
@@ -359,10 +362,12 @@
       document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === nav));
       try {
         const result = await page(match);
+        if (mine !== generation) return;
         main.replaceChildren(result.node);
         current = { path: path + location.search, seen: result.seen, live: result.live !== false };
         main.setAttribute("data-rendered", path);
       } catch (err) {
+        if (mine !== generation) return;
         main.replaceChildren(el("p", { class: "error", text: err.message }));
       }
       refreshBadges();

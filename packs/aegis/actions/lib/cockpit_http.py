@@ -195,8 +195,10 @@ class CockpitServer:
             return True
         try:
             self.user_api(session).user()
-        except St2Error:
-            return False
+        except St2Error as exc:
+            # Only st2 saying no ends the session; an API that is slow or down does not log
+            # people out in the middle of an incident (their next change fails on its own).
+            return exc.status not in (401, 403)
         session.checked = time.monotonic()
         return True
 
@@ -377,8 +379,11 @@ def _handler(app: CockpitServer) -> type[BaseHTTPRequestHandler]:
                 return self._refuse(path)
             try:
                 self._get(session, path, query)
-            except BrokenPipeError:
+            except (BrokenPipeError, ConnectionResetError):
                 pass
+            except Exception as exc:  # noqa: BLE001 - one bad view must not kill the connection without an answer
+                app.logger.exception("cockpit: GET %s failed", path)
+                self._json(500, {"error": f"{type(exc).__name__}: {exc}"[:300]})
 
         def _get(self, session: Session, path: str, query: dict[str, str]) -> None:
             if path in PAGES or path.startswith("/incidents/"):
