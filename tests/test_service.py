@@ -224,7 +224,10 @@ def test_healthz_is_starting_until_the_sensor_is_ready(service_env, tmp_path):
 
     try:
         # (a Response is falsy for a 503: wrap it)
-        (response,) = wait_for(lambda: (r := answered()) is not None and r.json()["sensors"] and (r,), what="/healthz")
+        # (the sensor is listed before its process runs: wait until it runs, its setup() held)
+        (response,) = wait_for(lambda: (r := answered()) is not None
+                               and r.json()["sensors"].get("svctest.TickSensor", {}).get("running") and (r,),
+                               what="/healthz listing the sensor's process as running")
         assert response.status_code == 503 and response.json()["status"] == "starting"
         assert response.json()["sensors"]["svctest.TickSensor"] == {"running": True, "ready": False, "restarts": 0}
         gate.write_text("go")

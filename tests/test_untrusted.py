@@ -73,6 +73,8 @@ def test_untrusted_inputs_judges_the_field_then_the_parameter():
 def _pack_copy(tmp_path):
     dest = tmp_path / "aegis"
     shutil.copytree(REPO / "packs" / "aegis", dest, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    # The runbooks and diagnosis rules live outside the pack; the pack finds them upward.
+    shutil.copytree(REPO / "knowledge", tmp_path / "knowledge")
     return dest
 
 
