@@ -169,6 +169,9 @@ def _aegis_config(home: Path, tmp_path: Path) -> int:
 def test_a_post_at_the_first_healthz_200_is_taken(aegis_env, tmp_path):
     """`/healthz` says 200 only when alerts are taken: the first POST after it succeeds."""
     aegis_env.pop("AEGIS_PACKS_DIR", None)  # the repository's packs: the real webhook sensor
+    # The alert starts a remediation (a cold diagnosis on a busy machine): the stop below
+    # gives it a short drain, this test is about readiness (draining has its own test).
+    aegis_env["AEGIS_SHUTDOWN_GRACE"] = "5"
     port = _aegis_config(Path(aegis_env["AEGIS_HOME"]), tmp_path)
     log_file = tmp_path / "runtime.log"
     proc = start_runtime(aegis_env, log_file)
@@ -200,7 +203,7 @@ def test_a_post_at_the_first_healthz_200_is_taken(aegis_env, tmp_path):
         assert requests.get(f"http://{aegis_env['AEGIS_API_LISTEN']}/readyz", timeout=5).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=120) == 0
     log = log_file.read_text()
     assert f"http://127.0.0.1:{port}/alertmanager" in log, "the console says where the webhook listens"
     assert "restarting" not in log
