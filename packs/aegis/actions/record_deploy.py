@@ -18,8 +18,8 @@ from typing import Any
 
 from base import AegisAction
 from context import DEPLOY_PREFIX
-from lifecycle import epoch_seconds
 from safety import target_key
+from timestamps import epoch_seconds
 
 WEEK = 7 * 24 * 3600
 

@@ -40,7 +40,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from prometheus_client import Counter
@@ -53,6 +52,7 @@ if _LIB not in sys.path:
 
 from matched_lines import remember_matched_lines  # noqa: E402
 from metrics import metric  # noqa: E402
+from timestamps import utc_iso  # noqa: E402
 
 TRIGGER = "aegis.log_pattern"
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -68,10 +68,6 @@ SOURCE_ERRORS = metric(Counter, "aegis_log_source_errors", "Errors reading a log
 
 class ConfigError(ValueError):
     """The ``log_patterns`` / ``log_sources`` pack config is unusable."""
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -146,7 +142,7 @@ class PatternMatcher:
             now = self._clock()
             with self._lock:
                 window = self._windows.setdefault(key, _Window())
-                window.hits.append((now, _now_iso(), line, source))
+                window.hits.append((now, utc_iso(), line, source))
                 while window.hits and window.hits[0][0] < now - pattern.window:
                     window.hits.popleft()
                 if len(window.hits) < pattern.threshold or now < window.quiet_until:

@@ -11,6 +11,7 @@ from lifecycle import Lifecycle
 from outcomes import finished, identified
 from restart import Restart
 from st2tests.base import BaseActionTestCase
+from timestamps import utc_iso
 
 
 class LifecycleTest(BaseActionTestCase):
@@ -32,6 +33,18 @@ class LifecycleTest(BaseActionTestCase):
         self.assertEqual(state["state"], "resolved")
         self.assertEqual(list(state["transitions"]), ["detected", "investigating", "identified", "resolving", "resolved"])
         self.assertGreater(state["mttr_seconds"], 0)
+
+    def test_a_resolution_within_the_same_hundredth_of_a_second_is_not_negative(self):
+        # opened_at and the timeline used to be rounded differently: opened at .123456 and
+        # resolved at .128 came out as a negative MTTR, and fell out of every MTTR bucket.
+        opened = 1_800_000_000.123456
+        life = Lifecycle(self.ds, clock=lambda: opened + 0.0045)
+        life.event(self.incident["id"], "resolved", "verified")
+        state = life.state(self.incident["id"], detected_at=utc_iso(opened))
+        self.assertAlmostEqual(state["mttr_seconds"], 0.0045, delta=0.001)
+        # A clock stepped back between the two writes gives 0, not a negative duration.
+        later = Lifecycle(self.ds, clock=lambda: opened - 3)
+        self.assertEqual(later.state(self.incident["id"], detected_at=utc_iso(opened + 10))["mttr_seconds"], 0)
 
     def test_a_terminal_state_is_left_only_for_resolved_or_false_positive(self):
         inc = self.incident

@@ -22,11 +22,10 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
-from lifecycle import epoch_seconds
 from reports import slack_escape
+from timestamps import epoch_seconds, utc_iso
 
 APPROVERS_KEY = "aegis.chatops.approvers"
 AUDIT_PREFIX = "aegis.chatops.audit."
@@ -77,7 +76,7 @@ class Permissions:
 def audit(datastore: Any, event: str, **data: Any) -> dict[str, Any]:
     """Record a ChatOps decision or refusal that belongs to no incident (write-once key)."""
     now = time.time()
-    entry = {"at": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "event": event[:500], **data}
+    entry = {"at": utc_iso(now), "event": event[:500], **data}
     key = f"{AUDIT_PREFIX}{int(now * 1e9):020d}"
     datastore.set_value(key, json.dumps(entry, default=str), local=False)
     return entry

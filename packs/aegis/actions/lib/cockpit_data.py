@@ -27,11 +27,12 @@ from typing import Any
 
 from incidents import KEY_PREFIX, IncidentStore, is_incident_id
 from lifecycle import PREFIX as TIMELINE_PREFIX
-from lifecycle import TERMINAL, Lifecycle, epoch_seconds
+from lifecycle import TERMINAL, Lifecycle
 from matched_lines import matched_lines
 from mode import MODES, effective_mode
 from safety import INCIDENT_PREFIX as ACTIONS_TAKEN_PREFIX
 from st2_api import St2API, St2Error
+from timestamps import epoch_seconds
 
 LAST_CHANGE_KEY = "aegis.mode.last_change"
 SERVICE_LABELS = ("service", "job", "app", "instance")

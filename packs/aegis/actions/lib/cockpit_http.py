@@ -267,7 +267,7 @@ class CockpitServer:
 
 
 def _epoch(value: Any) -> float | None:
-    from lifecycle import epoch_seconds
+    from timestamps import epoch_seconds
 
     if not isinstance(value, str):
         return None

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from incidents import IncidentStore
-from lifecycle import Lifecycle, epoch_seconds
+from lifecycle import Lifecycle
 from safety import Guards
+from timestamps import epoch_seconds
 
 
 def incident_view(datastore: Any, incident_id: str) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime, timezone
 from typing import Any, Protocol
+
+from timestamps import utc_iso
 
 KEY_PREFIX = "aegis.incident."
 OPEN_PREFIX = "aegis.incident_open."
@@ -102,10 +103,6 @@ def open_index_key(fingerprint: str) -> str:
     return OPEN_PREFIX + "sha256-" + hashlib.sha256(fingerprint.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def record_from_alert(alert: dict[str, Any]) -> dict[str, Any]:
     """A new open incident record from an ``aegis.alert`` payload."""
     labels = alert.get("labels") or {}
@@ -118,7 +115,7 @@ def record_from_alert(alert: dict[str, Any]) -> dict[str, Any]:
         "annotations": alert.get("annotations") or {},
         "starts_at": alert["startsAt"],
         "ends_at": None,
-        "opened_at": _now(),
+        "opened_at": utc_iso(),
         "closed_at": None,
         "close_reason": None,
         "repeats": 0,
@@ -263,5 +260,5 @@ class IncidentStore:
             return None
         if record["status"] == CLOSED:
             return record
-        record.update(status=CLOSED, ends_at=ends_at or record.get("ends_at"), closed_at=_now(), close_reason=reason)
+        record.update(status=CLOSED, ends_at=ends_at or record.get("ends_at"), closed_at=utc_iso(), close_reason=reason)
         return self.save(record)

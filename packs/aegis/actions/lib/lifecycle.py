@@ -22,30 +22,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from datetime import datetime, timezone
 from typing import Any
+
+from timestamps import epoch_seconds, utc_iso
 
 PREFIX = "aegis.timeline."
 STATES = ("detected", "investigating", "identified", "resolving", "resolved", "escalated", "escalated (unrouted)", "false_positive")
 TERMINAL = ("resolved", "escalated", "escalated (unrouted)", "false_positive")
 LEAVES_TERMINAL = ("resolved", "false_positive")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-
-
-def epoch_seconds(iso: str) -> float | None:
-    """RFC 3339 (any fraction length, ``Z`` or offset) to epoch seconds; Python 3.10's
-    ``fromisoformat`` takes neither ``Z`` nor nanoseconds, which Alertmanager sends."""
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", iso or "")
-    if not match:
-        return None
-    base, frac, zone = match.groups()
-    text = base + (("." + (frac + "000000")[:6]) if frac else "") + ("+00:00" if zone == "Z" else zone)
-    return datetime.fromisoformat(text).timestamp()
 
 
 class Lifecycle:
@@ -58,7 +43,7 @@ class Lifecycle:
         if state is not None and state not in STATES:
             raise ValueError(f"unknown incident state {state!r}")
         now = self._clock()
-        entry = {"at": _iso(now), "ts": now, "state": state, "event": text[:500], **data}
+        entry = {"at": utc_iso(now), "ts": now, "state": state, "event": text[:500], **data}
         key = f"{PREFIX}{incident_id}.{int(now * 1e9):020d}-{os.urandom(4).hex()}"
         self._ds.set_value(key, json.dumps(entry, default=str), local=False)
         return entry
@@ -90,5 +75,6 @@ class Lifecycle:
         start = epoch_seconds(transitions.get("detected", "")) if transitions.get("detected") else None
         if state == "resolved" and start is not None and since:
             end = epoch_seconds(since)
-            mttr = round(end - start, 3) if end is not None else None
+            # A clock stepped back between the two writes must not give a negative MTTR.
+            mttr = round(max(0.0, end - start), 3) if end is not None else None
         return {"state": state, "since": since, "transitions": transitions, "mttr_seconds": mttr}

@@ -16,9 +16,10 @@ import logging
 import time
 from typing import Any
 
-from lifecycle import TERMINAL, Lifecycle, epoch_seconds
+from lifecycle import TERMINAL, Lifecycle
 from metrics import metric
 from prometheus_client import Counter, Histogram
+from timestamps import epoch_seconds
 
 LOG = logging.getLogger("aegis.outcomes")
 _BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))

@@ -27,7 +27,6 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -37,6 +36,7 @@ from chatops import Permissions, audit
 from incidents import IncidentStore
 from lifecycle import Lifecycle
 from st2_api import St2API, St2Error
+from timestamps import utc_iso
 
 REPLAY_WINDOW = 300  # seconds, as Slack recommends
 MAX_BODY = 64 * 1024
@@ -61,10 +61,6 @@ def verify(secret: str, headers: Any, body: bytes, now: float) -> str | None:
     if not hmac.compare_digest(signature(secret, timestamp, body), given):
         return "bad signature"
     return None
-
-
-def _iso(now: float) -> str:
-    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ApprovalClicks:
@@ -144,7 +140,7 @@ class ApprovalClicks:
             self._tell(response_url, "You may not approve or deny remediations (config chatops.approvers).")
             return "refused"
         incident = self.incidents.get(incident_id) or {"id": incident_id}
-        at = _iso(now)
+        at = utc_iso(now)
         try:
             api = self.api_factory()
             inquiry = api.inquiry(inquiry_id)
