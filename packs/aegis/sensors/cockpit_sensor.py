@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-
-from st2reactor.sensor.base import Sensor
 
 # st2 puts actions/lib on the path of actions only; sensors add it themselves.
 _LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "actions", "lib")
@@ -22,13 +19,12 @@ if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
 from cockpit_http import CockpitServer  # noqa: E402
+from serving_sensor import ServingSensor  # noqa: E402
 
 
-class CockpitSensor(Sensor):
+class CockpitSensor(ServingSensor):
     def setup(self) -> None:
-        self._logger = self.sensor_service.get_logger(name=self.__class__.__name__)
-        self._stopped = threading.Event()
-        self._server: CockpitServer | None = None
+        super().setup()
         section = (self.config or {}).get("cockpit") or {}
         if section.get("enabled", True) is False:
             return
@@ -39,23 +35,3 @@ class CockpitSensor(Sensor):
             self._logger.error("cockpit not started on %s:%s: %s", section.get("host", "127.0.0.1"), section.get("port", 9183), exc)
             return
         self._logger.info("cockpit on http://%s:%s/", self._server.host, self._server.port)
-
-    def run(self) -> None:
-        if self._server is None:
-            self._stopped.wait()  # disabled or no port: stay idle instead of crash-looping
-            return
-        self._server.serve_forever()
-
-    def cleanup(self) -> None:
-        self._stopped.set()
-        if self._server is not None:
-            self._server.stop()
-
-    def add_trigger(self, trigger: dict) -> None:
-        pass
-
-    def update_trigger(self, trigger: dict) -> None:
-        pass
-
-    def remove_trigger(self, trigger: dict) -> None:
-        pass

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-
-from st2reactor.sensor.base import Sensor
 
 # st2 puts actions/lib on the path of actions only; sensors add it themselves.
 _LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "actions", "lib")
@@ -29,42 +26,23 @@ if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
 from knowledge_service import KnowledgeService, ensure_token, read_token  # noqa: E402
+from serving_sensor import ServingSensor  # noqa: E402
 
 from knowledge import KnowledgeSettings  # noqa: E402
 
 
-class KnowledgeServiceSensor(Sensor):
-    def setup(self) -> None:
-        self._logger = self.sensor_service.get_logger(name=self.__class__.__name__)
-        self._settings = KnowledgeSettings.from_config(self.config)
-        self._service: KnowledgeService | None = None
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
+class KnowledgeServiceSensor(ServingSensor):
+    def open_server(self) -> KnowledgeService | None:
+        settings = KnowledgeSettings.from_config(self.config)
         ensure_token(self.sensor_service)
-        self._service = KnowledgeService(self._settings, lambda: read_token(self.sensor_service))
-        self._logger.info("loading model %s and index %s", self._settings.embedding_model, self._settings.index_dir)
+        service = KnowledgeService(settings, lambda: read_token(self.sensor_service))
+        self._logger.info("loading model %s and index %s", settings.embedding_model, settings.index_dir)
         try:
-            self._service.open()
+            service.open()
         except OSError as exc:
             # another process (a second sensor node, a manual `knowledge serve`) owns the
             # port: actions are served by it, so stay idle instead of crash-looping
-            self._logger.warning("knowledge service not started on port %s: %s", self._settings.service_port, exc)
-            self._stopped.wait()
-            return
-        self._logger.info("knowledge service listening on %s:%s", self._service.host, self._service.port)
-        self._service.serve_forever()
-
-    def cleanup(self) -> None:
-        self._stopped.set()
-        if self._service is not None:
-            self._service.stop()
-
-    def add_trigger(self, trigger: dict) -> None:
-        pass
-
-    def update_trigger(self, trigger: dict) -> None:
-        pass
-
-    def remove_trigger(self, trigger: dict) -> None:
-        pass
+            self._logger.warning("knowledge service not started on port %s: %s", settings.service_port, exc)
+            return None
+        self._logger.info("knowledge service listening on %s:%s", service.host, service.port)
+        return service

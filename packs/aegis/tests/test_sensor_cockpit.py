@@ -55,6 +55,18 @@ class CockpitSensorTest(BaseSensorTestCase):
         refused = self.request("POST", "/login", {"Origin": "http://evil.example", "Content-Length": "0"}, b"")
         self.assertEqual(refused.status, 403)
 
+    def test_a_disabled_cockpit_stays_idle_until_cleanup(self) -> None:
+        # Exiting would make st2's sensor container restart it in a loop; it waits instead.
+        idle = self.get_sensor_instance(config={"cockpit": {"enabled": False}})
+        idle.setup()
+        runner = threading.Thread(target=idle.run, daemon=True)
+        runner.start()
+        self.assertIsNone(idle._server)
+        self.assertTrue(runner.is_alive())
+        idle.cleanup()
+        runner.join(timeout=10)
+        self.assertFalse(runner.is_alive())
+
     def test_views_from_the_datastore(self) -> None:
         store, life = IncidentStore(self.sensor_service), Lifecycle(self.sensor_service)
         incident, _ = store.open_or_repeat(ALERT)
