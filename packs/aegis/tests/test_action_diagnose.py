@@ -171,9 +171,9 @@ class KnowledgeServiceSensorTest(BaseSensorTestCase):
         thread.start()
         try:
             deadline = time.time() + 60
-            while (sensor._service is None or not sensor._service._serving.is_set()) and time.time() < deadline:
+            while (sensor._server is None or not sensor._server._serving.is_set()) and time.time() < deadline:
                 time.sleep(0.05)
-            port = sensor._service.port
+            port = sensor._server.port
             # The sensor generated the shared secret into the datastore, encrypted.
             [pair] = service.list_values(local=False, prefix=TOKEN_KEY)
             assert pair.secret

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 
 from cockpit_data import CockpitData, mttr_svg
@@ -66,6 +67,20 @@ class CockpitSensorTest(BaseSensorTestCase):
         idle.cleanup()
         runner.join(timeout=10)
         self.assertFalse(runner.is_alive())
+
+    def test_cleanup_before_run_releases_the_port_at_once(self) -> None:
+        # st2 may stop a sensor between setup() and run(): the bound port is released
+        # (socketserver's shutdown() would wait forever for a server that never served).
+        early = self.get_sensor_instance(config={"cockpit": {"host": "127.0.0.1", "port": 0}})
+        early.setup()
+        port = early._server.port
+        stopping = threading.Thread(target=early.cleanup, daemon=True)
+        stopping.start()
+        stopping.join(timeout=10)
+        self.assertFalse(stopping.is_alive())
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # free again
+        early.run()  # returns at once: it was stopped
 
     def test_views_from_the_datastore(self) -> None:
         store, life = IncidentStore(self.sensor_service), Lifecycle(self.sensor_service)

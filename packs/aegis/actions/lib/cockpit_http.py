@@ -265,6 +265,11 @@ class CockpitServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def close(self) -> None:
+        """Release the port of a server that never served (``shutdown()`` would wait forever)."""
+        self.changes.stop()
+        self.httpd.server_close()
+
 
 def _epoch(value: Any) -> float | None:
     from timestamps import epoch_seconds

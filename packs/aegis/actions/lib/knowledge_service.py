@@ -383,6 +383,8 @@ class KnowledgeService:
             self._thread.join(timeout=5)
             self._thread = None
 
+    close = stop  # stop() already skips shutdown() for a server that never served
+
 
 def serve(settings: KnowledgeSettings, host: str | None = None, port: int | None = None) -> None:
     """Run the service in the foreground until interrupted, with ``$AEGIS_KNOWLEDGE_TOKEN``

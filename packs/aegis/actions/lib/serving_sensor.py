@@ -8,7 +8,9 @@ this one shape::
         def open_server(self):
             return CockpitServer(self.sensor_service, self.config, self._logger)  # or None: stay idle
 
-The server is anything with ``serve_forever()`` and ``stop()``. ``open_server`` runs in
+The server is anything with ``serve_forever()``, ``stop()`` (end a ``serve_forever`` that runs
+or is about to, and release the port) and ``close()`` (release the port of a server that never
+served: socketserver's ``shutdown()`` would wait forever for it). ``open_server`` runs in
 ``run()``; a subclass that must hold its port before ``run()`` opens it in ``setup()``
 (``self._server = ...``). A sensor with nothing to serve (disabled, port taken by another
 process) waits idle until cleanup instead of exiting: st2's sensor container restarts a
@@ -28,12 +30,16 @@ class Server(Protocol):
 
     def stop(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class ServingSensor(Sensor):
     def setup(self) -> None:
         self._logger = self.sensor_service.get_logger(name=self.__class__.__name__)
         self._stopped = threading.Event()
         self._server: Any = None
+        self._lock = threading.Lock()  # run() and cleanup() agree on whether it serves
+        self._serving = False
 
     def open_server(self) -> Server | None:
         """The server to run, or None to stay idle. Only called when setup() opened none."""
@@ -41,16 +47,25 @@ class ServingSensor(Sensor):
 
     def run(self) -> None:
         if self._server is None:
-            self._server = self.open_server()
-        if self._server is None or self._stopped.is_set():
-            self._stopped.wait()  # idle; a server opened after cleanup began is stopped there
-            return
-        self._server.serve_forever()
+            server = self.open_server()
+            with self._lock:
+                if self._stopped.is_set() and server is not None:
+                    server.close()  # cleanup came while it was opening
+                    server = None
+                self._server = server
+        with self._lock:
+            self._serving = self._server is not None and not self._stopped.is_set()
+        if self._serving:
+            self._server.serve_forever()
+        else:
+            self._stopped.wait()
 
     def cleanup(self) -> None:
-        self._stopped.set()
-        if self._server is not None:
-            self._server.stop()
+        with self._lock:
+            self._stopped.set()
+            server, serving = self._server, self._serving
+        if server is not None:
+            server.stop() if serving else server.close()
 
     # It dispatches nothing, so it has no trigger instances to follow.
     def add_trigger(self, trigger: dict) -> None:
