@@ -34,7 +34,7 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 APPROVERS = ["alice", "U0ALICE01"]
 SLACK_CHANNEL = "C0INCIDENTS"
 #: Redis caches the tests' alerts are about (one per test: cooldowns and learning stay apart).
-CACHES = ("cache-click", "cache-deny", "cache-forged", "cache-expire", "cache-chat-yes", "cache-chat-no")
+CACHES = ("cache-click", "cache-cli", "cache-forged", "cache-expire", "cache-chat-yes", "cache-chat-no")
 
 
 def incident_id(alert: dict[str, Any]) -> str:

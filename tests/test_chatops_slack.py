@@ -216,6 +216,24 @@ def test_unanswered_approval_times_out_escalates_and_the_buttons_go(env: ChatOps
     wait_for(lambda: any("ignored: already closed" in e["event"] for e in env.timeline(inc)), what="the stale click on record")
 
 
+def test_answered_outside_slack_the_buttons_go_when_the_workflow_goes_on(env: ChatOpsEnv) -> None:
+    """`st2 inquiry respond` (neither a click nor chat): the resolution notice takes the
+    buttons off the request, so nobody clicks a decided approval."""
+    inc = env.post_alert("cache-cli")
+    inquiry, _post = held(env, inc)
+    request = env.approval_request(inquiry["id"])
+    env.runtime.inquiries.respond(inquiry["id"], {"approved": True}, user="oncall")
+    assert env.wait_workflow(inc)["result"]["output"]["outcome"] == "resolved"
+    assert env.cache_keys("cache-cli") == (0, 0, b"keep")
+    [update] = env.slack_calls("chat.update", inc)
+    assert (update["channel"], update["ts"]) == (request["channel"], request["ts"])
+    shown = env.message(request)["blocks"]
+    assert "*Closed* at 20" in json.dumps(shown) and "incident resolved" in json.dumps(shown) and not buttons(shown)
+    late = click(env, inquiry["id"], inc)
+    assert late.status_code == 200 and late.text == "already decided"
+    assert len(env.slack_calls("chat.update", inc)) == 1
+
+
 def test_approve_and_deny_from_chat_edit_the_same_message(env: ChatOpsEnv) -> None:
     """st2's alias execution (as err-stackstorm drives it): the rendered reply, and the
     message in the channel loses its buttons for the chat decision too."""
