@@ -362,6 +362,13 @@ class SlackStandIn(_StandIn):
             return "invalid_blocks"
         return None
 
+    def _refused(self, args: dict[str, Any]) -> tuple[int, Any] | None:
+        """Slack's answer to a message it will not take (no text, invalid blocks), or None."""
+        problem = self._content_problem(args)
+        if problem is None:
+            return None
+        return 200, {"ok": False, "error": problem, "response_metadata": {"messages": block_kit_problems(args.get("blocks"))}}
+
     def _web_api(self, method: str, req: dict[str, Any]) -> tuple[int, Any]:
         auth = req["headers"].get("authorization")
         if not auth:
@@ -375,9 +382,9 @@ class SlackStandIn(_StandIn):
             channel = self._channel_id(args.get("channel"))
             if channel is None:
                 return 200, {"ok": False, "error": "channel_not_found"}
-            problem = self._content_problem(args)
-            if problem:
-                return 200, {"ok": False, "error": problem, "response_metadata": {"messages": block_kit_problems(args.get("blocks"))}}
+            refused = self._refused(args)
+            if refused:
+                return refused
             self._seq += 1
             ts = f"{int(time.time())}.{self._seq:06d}"
             message = {"type": "message", "text": args.get("text", ""), "blocks": args.get("blocks") or [], "ts": ts}
@@ -390,9 +397,9 @@ class SlackStandIn(_StandIn):
             key = (channel, args.get("ts"))
             if key not in self.messages:
                 return 200, {"ok": False, "error": "message_not_found"}
-            problem = self._content_problem(args)
-            if problem:
-                return 200, {"ok": False, "error": problem, "response_metadata": {"messages": block_kit_problems(args.get("blocks"))}}
+            refused = self._refused(args)
+            if refused:
+                return refused
             self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks") or [])
             return 200, {"ok": True, "channel": channel, "ts": args["ts"], "text": args.get("text", "")}
         return 200, {"ok": False, "error": "unknown_method"}
