@@ -26,6 +26,7 @@ another answer, and the message is rewritten without buttons.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import requests
@@ -187,9 +188,12 @@ def slack_client(section: dict[str, Any]) -> WebClient | None:
 
 def request_posts_plan(config: dict[str, Any]) -> bool:
     """Whether ``aegis.request_approval`` will post the approval message (plan and buttons in
-    one): Slack's Web API and st2's API are configured. Else ``aegis.notify`` posts the plan."""
+    one): Slack's Web API and st2's API are configured (``chatops.st2_api_url``, or the
+    ``ST2_ACTION_API_URL`` st2 gives every action, as :meth:`St2API.from_config` reads it).
+    Else ``aegis.notify`` posts the plan."""
     config = config or {}
-    return bool(((config.get("slack") or {}).get("token")) and ((config.get("chatops") or {}).get("st2_api_url")))
+    api_url = (config.get("chatops") or {}).get("st2_api_url") or os.environ.get("ST2_ACTION_API_URL")
+    return bool(((config.get("slack") or {}).get("token")) and api_url)
 
 
 def buttons_enabled(config: dict[str, Any]) -> bool:
