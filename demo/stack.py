@@ -132,7 +132,7 @@ class Stack:
         self.log = log or (lambda line: None)
         self.ports = {name: free_port() for name in (
             "supervisor", "redis", "pg", "victim", "prometheus", "alertmanager", "webhook", "api", "knowledge",
-            "st2api", "st2auth")}
+            "st2api", "st2auth", "st2stream")}
         self.webhook_token = secrets.token_urlsafe(24)
         self.supervisor_password = secrets.token_urlsafe(12)
         self.deploy_token = secrets.token_urlsafe(16)
@@ -182,7 +182,8 @@ class Stack:
         env.update(AEGIS_HOME=str(self.home), AEGIS_VIRTUALENVS=str(self.virtualenvs),
                    AEGIS_API_LISTEN=f"127.0.0.1:{self.ports['api']}", PYTHONPATH=str(REPO),
                    AEGIS_ST2_API_LISTEN=f"127.0.0.1:{self.ports['st2api']}",
-                   AEGIS_ST2_AUTH_LISTEN=f"127.0.0.1:{self.ports['st2auth']}")
+                   AEGIS_ST2_AUTH_LISTEN=f"127.0.0.1:{self.ports['st2auth']}",
+                   AEGIS_ST2_STREAM_LISTEN=f"127.0.0.1:{self.ports['st2stream']}")  # not st2's fixed 9102
         env.pop("AEGIS_PACKS_DIR", None)
         for key in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):  # the demo diagnoses offline
             env.pop(key, None)

@@ -171,3 +171,43 @@ def test_runbook_and_dry_run_diagnosis(chat) -> None:
     assert [e for e in runtime.records.list_executions(limit=100) if e["action"] not in ("aegis.chat_diagnose", "aegis.chat_runbook")] == []
     closed = say(f"aegis diagnose {CLOSED}")
     assert closed["status"] == "failed" and "is closed" in closed["result"]
+
+
+# Every alias of the pack, each command once with st2's alias semantics (the server-side
+# match over all aliases, extracted parameters with defaults, immutable parameters from the
+# context, the action, the rendered ``result``): alias, the action's parameters, the reply's
+# start. runbook and diagnose are rendered in test_runbook_and_dry_run_diagnosis (they load
+# the embedding model).
+EVERY_ALIAS = [
+    ("aegis status", "aegis.status", {}, "*Aegis is in advisory mode* (from config)"),
+    ("aegis incidents", "aegis.incidents", {"which": "open"}, "*1 open incident*"),
+    (f"aegis incident {INC}", "aegis.incident", {"incident_id": INC}, f"`{INC}` *escalated* DiskFull (db) — {ESCAPED}"),
+    (f"aegis approve {INC}", "aegis.approve", {"incident_id": INC, "decision": "approve", "chat_user": "alice", "channel": "#ops"},
+     f"Could not approve `{INC}`: st2 API GET /inquiries"),
+    (f"aegis deny {INC}", "aegis.deny", {"incident_id": INC, "reason": "", "decision": "deny", "chat_user": "alice", "channel": "#ops"},
+     f"Could not deny `{INC}`: st2 API GET /inquiries"),
+    ("aegis mode", "aegis.get_mode", {}, "Aegis mode: *advisory* (from config)."),
+    ("aegis mode auto tested", "aegis.set_mode", {"mode": "auto", "reason": "tested", "chat_user": "alice", "channel": "#ops"},
+     "Aegis mode is now *auto* (was advisory, from datastore), set by alice — tested"),
+    ("aegis pause", "aegis.pause", {"reason": "", "mode": "monitor", "chat_user": "alice", "channel": "#ops"},
+     "Aegis mode is now *monitor* (was auto, from datastore), set by alice"),
+    ("aegis resume", "aegis.resume", {"reason": "", "mode": "clear", "chat_user": "alice", "channel": "#ops"},
+     "Aegis mode is now *advisory* (was monitor, from config), set by alice"),
+    (f"aegis silence {INC}", "aegis.silence", {"incident_id": INC, "duration": "1h", "operation": "create", "chat_user": "alice",
+                                               "channel": "#ops"}, f":mute: Silenced `{INC}` until "),
+    (f"aegis unsilence {INC}", "aegis.unsilence", {"incident_id": INC, "operation": "expire", "chat_user": "alice", "channel": "#ops"},
+     f":loud_sound: Unsilenced `{INC}` (silence `"),
+    ("aegis statsu", "aegis.help", {"text": "statsu"}, "I don't know “aegis statsu”. Did you mean:"),
+]  # fmt: skip
+
+
+def test_every_alias_matches_gets_its_parameters_and_renders_its_reply(chat) -> None:
+    runtime, say = chat
+    aliases = {f"aegis.{path.stem}" for path in (REPO / "packs" / "aegis" / "aliases").glob("*.yaml")}
+    assert {alias for _, alias, _, _ in EVERY_ALIAS} | {"aegis.runbook", "aegis.diagnose"} == aliases
+    for command, alias, parameters, reply in EVERY_ALIAS:
+        said = say(command)
+        assert said["alias"] == alias, (command, said)
+        assert runtime.records.get_execution(said["execution_id"])["parameters"] == parameters, command
+        assert said["result"].startswith(reply), (command, said["result"])
+        assert ":warning: Aegis could not answer" not in said["result"], command

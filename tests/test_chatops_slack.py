@@ -1,10 +1,16 @@
-"""Approve from the Slack message: the pack's interactivity sensor, with requests signed as Slack signs them.
+"""Approve from the Slack message, on the real remediation path.
 
-The runtime runs the aegis pack (webhook and Slack interactivity sensors) and a remediation
-that waits on ``core.ask``; an alert posted to the webhook sensor becomes an incident whose
-workflow waits, and the approval request (with Approve/Deny buttons) is posted to a Slack
-stand-in that also records ``chat.update``. Clicks are POSTed to the sensor as Slack does:
-a form with a JSON ``payload``, ``X-Slack-Request-Timestamp`` and ``X-Slack-Signature``.
+An alert on a Redis cache (a ``caution``-class runbook) in mode ``auto`` makes the real
+``aegis.remediate`` dry-run ``clear_cache`` and pause on ``core.ask``; ``aegis.request_approval``
+posts ONE message to the Slack stand-in (slack_sdk's production path, pointed at it by
+``slack.base_url``): the plan and the Approve/Deny buttons. Clicks are POSTed to the pack's
+interactivity sensor as Slack sends them: a form with a JSON ``payload``, signed with
+``X-Slack-Request-Timestamp`` and ``X-Slack-Signature``. The workflow resumes through st2's
+inquiry API and acts on the real Redis (or escalates), and ``chat.update`` edits that same
+message to say who decided and when. Alertmanager, Redis and Prometheus are real servers
+(``remediation_world``); the stand-in refuses what Slack would refuse.
+
+No test here talks to the real Slack (there is no internet on the test machines).
 """
 
 from __future__ import annotations
@@ -19,18 +25,31 @@ import pytest
 import requests
 from chatops_env import SIGNING_SECRET, SLACK_CHANNEL, ChatOpsEnv
 from conftest import wait_for
+from remediation_world import World, missing
+
+from st2lite.aliases import AliasExecutor
+
+if missing():
+    pytest.skip(missing(), allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with World(tmp_path_factory.mktemp("world")) as w:
+        yield w
 
 
 @pytest.fixture
-def env(tmp_path, make_runtime):
-    chat = ChatOpsEnv(tmp_path, make_runtime, interactivity=True)
+def env(tmp_path, make_runtime, world):
+    chat = ChatOpsEnv(tmp_path, make_runtime, world, interactivity=True)
     yield chat
     chat.close()
 
 
 def click(env: ChatOpsEnv, inquiry_id: str, incident_id: str, action: str = "aegis_approve", user_id: str = "U0ALICE01",
           username: str = "alice", secret: str = SIGNING_SECRET, timestamp: int | None = None,
-          message_ts: str | None = None) -> requests.Response:  # fmt: skip
+          message_ts: str | None = None, body: bytes | None = None) -> requests.Response:  # fmt: skip
+    """A button click as Slack POSTs it to the app's Request URL."""
     request = env.approval_request(inquiry_id)
     payload = {
         "type": "block_actions", "user": {"id": user_id, "username": username, "name": username, "team_id": "T0001"},
@@ -40,64 +59,100 @@ def click(env: ChatOpsEnv, inquiry_id: str, incident_id: str, action: str = "aeg
         "actions": [{"type": "button", "action_id": action, "block_id": f"aegis_approval_{inquiry_id}",
                      "value": f"{inquiry_id}|{incident_id}", "action_ts": str(time.time())}],
     }  # fmt: skip
-    body = urlencode({"payload": json.dumps(payload)}).encode()
+    body = body if body is not None else urlencode({"payload": json.dumps(payload)}).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
     return requests.post(env.interactivity_url, data=body, headers=headers, timeout=30)
 
 
-def updates(env: ChatOpsEnv) -> list[dict]:
-    return [r["body"] for r in env.slack.calls("POST", r"/api/chat\.update$")]
+def approval_posts(env: ChatOpsEnv, inc: str) -> list[dict]:
+    return [b for b in env.slack_calls("chat.postMessage", inc) if "Aegis asks for approval" in json.dumps(b)]
 
 
-def test_a_valid_click_resumes_the_workflow_and_updates_the_message(env: ChatOpsEnv) -> None:
-    inc = env.post_alert(0)
+def buttons(blocks: list[dict]) -> dict[str, str]:
+    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+
+
+def silences(env: ChatOpsEnv, inc: str) -> list[str]:
+    return [s["status"]["state"] for s in requests.get(env.world.am.url + "/api/v2/silences", timeout=5).json() if inc in s["comment"]]
+
+
+def held(env: ChatOpsEnv, inc: str) -> tuple[dict, dict]:
+    """The incident's remediation, paused on its approval; the one approval message."""
     inquiry = env.wait_inquiry(inc)
+    workflow = env.workflow_of(inc)
+    assert workflow["status"] in ("pausing", "paused"), workflow
+    tasks = env.tasks(workflow["id"])
+    assert tasks["propose_for_approval"]["parameters"]["dry_run"] is True
+    assert tasks["notify_approval"]["result"]["result"]["delivery"]["slack"]["status"] == "deferred"
+    assert tasks["approve"]["action"] == "core.ask" and tasks["approve"]["id"] == inquiry["id"]
+    assert "silence" not in tasks and "act" not in tasks
+    [post] = approval_posts(env, inc)
+    return inquiry, post
+
+
+def test_one_message_a_valid_click_resumes_the_remediation_and_edits_that_message(env: ChatOpsEnv) -> None:
+    inc = env.post_alert("cache-click")
+    inquiry, post = held(env, inc)
+    assert env.cache_keys("cache-click") == (1, 1, b"keep")  # nothing cleared before the answer
     request = env.approval_request(inquiry["id"])
-    assert request["state"] == "pending" and request["channel"] == SLACK_CHANNEL and request["ts"]
-    posted = [r["body"] for r in env.slack.calls("POST", r"/api/chat\.postMessage$")]
-    assert len(posted) == 1
-    buttons = [b for b in posted[0]["blocks"] if b["type"] == "actions"][0]["elements"]
-    assert {b["action_id"]: b["value"] for b in buttons} == {"aegis_approve": f"{inquiry['id']}|{inc}",
-                                                             "aegis_deny": f"{inquiry['id']}|{inc}"}  # fmt: skip
+    assert request["state"] == "pending" and (request["channel"], request["ts"]) == (SLACK_CHANNEL, env.message(request)["ts"])
+    # One message: the plan (the dry run's exact commands) and the buttons bound to this inquiry.
+    assert post["channel"] == SLACK_CHANNEL
+    assert buttons(post["blocks"]) == {"aegis_approve": f"{inquiry['id']}|{inc}", "aegis_deny": f"{inquiry['id']}|{inc}"}
+    plan = json.dumps(post["blocks"])
+    assert "SCAN MATCH cache-click:* + UNLINK (2 keys)" in plan and "clear_cache" in plan and "Approve or Deny below" in plan
+    # The plain-text fallback carries the plan and the chat commands.
+    assert "SCAN MATCH cache-click:* + UNLINK (2 keys)" in post["text"] and f"!st2 aegis approve {inc}" in post["text"]
 
     response = click(env, inquiry["id"], inc)
     assert response.status_code == 200 and response.text == "approved", response.text
 
     workflow = env.wait_workflow(inc)
     assert workflow["status"] == "succeeded", workflow
+    out = workflow["result"]["output"]
+    assert out["outcome"] == "resolved", out
+    assert [(a["action"], a["target"], a["outcome"]) for a in out["attempts"]] == [("clear_cache", "cache-click", "done")]
     tasks = env.tasks(workflow["id"])
-    assert tasks["approval"]["result"]["response"] == {"approved": True, "approver": "alice"}
-    assert tasks["act"]["status"] == "succeeded" and "escalate" not in tasks
-    [update] = updates(env)
-    assert update["channel"] == SLACK_CHANNEL and update["ts"] == request["ts"]
-    text = json.dumps(update["blocks"])
-    assert "Approved" in text and "alice" in text and "aegis_approve" not in text  # who and when; no buttons left
-    assert env.approval_request(inquiry["id"])["state"] == "approved"
+    assert tasks["approve"]["result"]["response"] == {"approved": True}
+    assert env.cache_keys("cache-click") == (0, 0, b"keep")  # the prefix went, nothing else
+    assert silences(env, inc) == ["expired"]
+    # That same message now says who decided and when; no buttons are left to click.
+    [update] = env.slack_calls("chat.update", inc)
+    assert (update["channel"], update["ts"]) == (request["channel"], request["ts"])
+    decided = env.message(request)
+    assert buttons(decided["blocks"]) == {}
+    shown = json.dumps(decided["blocks"])
+    assert "*Approved* by alice at 20" in shown and "SCAN MATCH cache-click:*" in shown  # who, when, and the plan stays
+    assert len(approval_posts(env, inc)) == 1  # nothing else to click
+    record = env.approval_request(inquiry["id"])
+    assert (record["state"], record["decided_by"], record["update"]) == ("approved", "alice", "chat.update")
     assert any("approved by alice (U0ALICE01) via Slack button" in e["event"] for e in env.timeline(inc))
-    env.assert_only_the_approval_flow_ran()
 
 
-def test_forged_replayed_second_and_unauthorized_clicks_change_nothing(env: ChatOpsEnv) -> None:
-    inc = env.post_alert(1)
-    inquiry = env.wait_inquiry(inc)
+def test_forged_replayed_moved_unauthorized_and_second_clicks_change_nothing_deny_escalates(env: ChatOpsEnv) -> None:
+    inc = env.post_alert("cache-forged")
+    inquiry, _post = held(env, inc)
+    request = env.approval_request(inquiry["id"])
 
     def unchanged() -> None:
         assert env.runtime.records.get_execution(inquiry["id"])["status"] == "pending"
         assert env.approval_request(inquiry["id"])["state"] == "pending"
-        assert updates(env) == []
+        assert env.slack_calls("chat.update", inc) == []
+        assert buttons(env.message(request)["blocks"])  # still clickable
+        assert env.cache_keys("cache-forged") == (1, 1, b"keep")
 
     # Forged: signed with another secret.
     forged = click(env, inquiry["id"], inc, secret="not-the-signing-secret")
     assert forged.status_code == 401 and "bad signature" in forged.text
     unchanged()
-    # Replayed: a correctly signed request whose timestamp is older than 5 minutes.
+    # Replayed: correctly signed, but older than 5 minutes.
     replay = click(env, inquiry["id"], inc, timestamp=int(time.time()) - 301)
     assert replay.status_code == 401 and "replay" in replay.text
     unchanged()
     audited = [e["event"] for e in env.audit()]
-    assert len(audited) == 2 and audited[0] == "slack request refused: bad signature", audited
+    assert audited[0] == "slack request refused: bad signature", audited
     assert audited[1].startswith("slack request refused: timestamp ") and audited[1].endswith("(replay?)"), audited
     # Unauthorized: a workspace member who is not on the approvers list.
     mallory = click(env, inquiry["id"], inc, user_id="U0MALLORY", username="mallory")
@@ -110,33 +165,99 @@ def test_forged_replayed_second_and_unauthorized_clicks_change_nothing(env: Chat
     moved = click(env, inquiry["id"], inc, message_ts="1700000000.000001")
     assert moved.status_code == 200 and moved.text == "moved"
     unchanged()
+    assert len(env.audit()) == 2  # the other refusals went to the incident's timeline
 
-    # The approver denies: the workflow escalates.
+    # The approver denies: nothing is done, the incident goes to the humans.
     deny = click(env, inquiry["id"], inc, action="aegis_deny")
     assert deny.status_code == 200 and deny.text == "denied"
     workflow = env.wait_workflow(inc)
+    out = workflow["result"]["output"]
+    assert out["outcome"] == "declined" and out["note"] == "a human declined the action", out
     tasks = env.tasks(workflow["id"])
-    assert tasks["approval"]["result"]["response"]["approved"] is False
-    assert tasks["escalate"]["status"] == "succeeded" and "act" not in tasks
-    assert len(updates(env)) == 1
+    assert tasks["approve"]["result"]["response"] == {"approved": False}
+    assert "silence" not in tasks and "act" not in tasks
+    assert tasks["notify_declined"]["result"]["result"]["state"] == "escalated"
+    assert env.cache_keys("cache-forged") == (1, 1, b"keep")
+    [update] = env.slack_calls("chat.update", inc)
+    assert (update["channel"], update["ts"]) == (request["channel"], request["ts"])
+    assert "*Denied* by alice at 20" in json.dumps(env.message(request)["blocks"]) and not buttons(env.message(request)["blocks"])
     # A second click (approve after the deny) changes nothing: no answer, no new update.
     second = click(env, inquiry["id"], inc)
     assert second.status_code == 200 and second.text == "already decided"
-    assert env.runtime.records.get_execution(inquiry["id"])["result"]["response"]["approved"] is False
-    assert len(updates(env)) == 1
+    assert env.runtime.records.get_execution(inquiry["id"])["result"]["response"] == {"approved": False}
+    assert len(env.slack_calls("chat.update", inc)) == 1
     assert any("ignored: already denied by alice" in e["event"] for e in env.timeline(inc))
 
 
-def test_a_click_on_an_expired_inquiry_changes_nothing_and_the_buttons_go(env: ChatOpsEnv) -> None:
-    inc = env.post_alert(0)
-    inquiry = env.wait_inquiry(inc)
-    # The inquiry's ttl (60 minutes) passes: st2's garbage collector times it out.
-    assert env.runtime.inquiries.expire(now=time.time() + 61 * 60) == [inquiry["id"]]
+def test_unanswered_approval_times_out_escalates_and_the_buttons_go(env: ChatOpsEnv) -> None:
+    inc = env.post_alert("cache-expire")
+    inquiry, _post = held(env, inc)
+    request = env.approval_request(inquiry["id"])
+    # The inquiry's ttl (30 minutes) passes: st2's garbage collector times it out.
+    assert env.runtime.inquiries.expire(now=time.time() + 31 * 60) == [inquiry["id"]]
     workflow = env.wait_workflow(inc)
+    out = workflow["result"]["output"]
+    assert out["outcome"] == "escalated" and out["note"] == "no approval within 30 minutes", out
     assert "act" not in env.tasks(workflow["id"])
+    assert env.cache_keys("cache-expire") == (1, 1, b"keep")
+    pages = [c["body"]["event_action"] for c in env.world.pd.calls("POST", "/v2/enqueue")
+             if c["body"].get("dedup_key") == out["incident"]["fingerprint"]]  # fmt: skip
+    assert pages == ["trigger"]
+    # The escalation took the buttons off the request: it says why, in place.
+    [update] = env.slack_calls("chat.update", inc)
+    assert (update["channel"], update["ts"]) == (request["channel"], request["ts"])
+    shown = json.dumps(env.message(request)["blocks"])
+    assert "*Closed* at 20" in shown and "no approval within 30 minutes" in shown and not buttons(env.message(request)["blocks"])
+    # A click on the stale message (a client that still shows it) changes nothing and is recorded.
     stale = click(env, inquiry["id"], inc)
-    assert stale.status_code == 200 and stale.text == "stale"
+    assert stale.status_code == 200 and stale.text == "already decided"
     assert env.runtime.records.get_execution(inquiry["id"])["status"] == "timeout"
-    [update] = updates(env)
-    assert "Expired" in json.dumps(update["blocks"]) and "aegis_approve" not in json.dumps(update["blocks"])
-    wait_for(lambda: any("changed nothing" in e["event"] for e in env.timeline(inc)), what="the stale click on record")
+    assert len(env.slack_calls("chat.update", inc)) == 1
+    wait_for(lambda: any("ignored: already closed" in e["event"] for e in env.timeline(inc)), what="the stale click on record")
+
+
+def test_answered_outside_slack_the_buttons_go_when_the_workflow_goes_on(env: ChatOpsEnv) -> None:
+    """`st2 inquiry respond` (neither a click nor chat): the resolution notice takes the
+    buttons off the request, so nobody clicks a decided approval."""
+    inc = env.post_alert("cache-cli")
+    inquiry, _post = held(env, inc)
+    request = env.approval_request(inquiry["id"])
+    env.runtime.inquiries.respond(inquiry["id"], {"approved": True}, user="oncall")
+    assert env.wait_workflow(inc)["result"]["output"]["outcome"] == "resolved"
+    assert env.cache_keys("cache-cli") == (0, 0, b"keep")
+    [update] = env.slack_calls("chat.update", inc)
+    assert (update["channel"], update["ts"]) == (request["channel"], request["ts"])
+    shown = env.message(request)["blocks"]
+    assert "*Closed* at 20" in json.dumps(shown) and "incident resolved" in json.dumps(shown) and not buttons(shown)
+    late = click(env, inquiry["id"], inc)
+    assert late.status_code == 200 and late.text == "already decided"
+    assert len(env.slack_calls("chat.update", inc)) == 1
+
+
+def test_approve_and_deny_from_chat_edit_the_same_message(env: ChatOpsEnv) -> None:
+    """st2's alias execution (as err-stackstorm drives it): the rendered reply, and the
+    message in the channel loses its buttons for the chat decision too."""
+    chat = AliasExecutor(env.runtime)
+    yes, no = env.post_alert("cache-chat-yes"), env.post_alert("cache-chat-no")
+    for inc in (yes, no):
+        held(env, inc)
+
+    approved = chat.execute(f"aegis approve {yes}", user="alice", channel="#incidents", timeout=120)
+    assert approved["ack"] == f"Approving `{yes}`…"
+    assert approved["result"] == f":white_check_mark: *Approved* `{yes}` by alice — the remediation continues."
+    denied = chat.execute(f"aegis deny {no} wait for the DBA", user="alice", channel="#incidents", timeout=120)
+    assert denied["result"] == f":x: *Denied* `{no}` by alice — Aegis will not act; it escalates."
+
+    assert env.wait_workflow(yes)["result"]["output"]["outcome"] == "resolved"
+    assert env.cache_keys("cache-chat-yes") == (0, 0, b"keep")
+    out = env.wait_workflow(no)["result"]["output"]
+    assert out["outcome"] == "declined" and out["refusal"] == {"approved": False, "reason": "wait for the DBA"}
+    assert env.cache_keys("cache-chat-no") == (1, 1, b"keep")
+    for inc, head in ((yes, "*Approved* by alice at 20"), (no, "*Denied* by alice at 20")):
+        assert len(approval_posts(env, inc)) == 1
+        request = env.approval_request(env.runtime.store.get(f"aegis.approval_of.{inc}"))
+        [update] = env.slack_calls("chat.update", inc)
+        assert (update["channel"], update["ts"]) == (request["channel"], request["ts"])
+        shown = env.message(request)["blocks"]
+        assert head in json.dumps(shown) and not buttons(shown)
+        assert (inc == no) == ("wait for the DBA" in json.dumps(shown))

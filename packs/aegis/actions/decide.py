@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from approvals import answer, mark_decided, pending_inquiry_for
+from approvals import answer, begin_decision, mark_decided, pending_inquiry_for, undo_decision
 from base import AegisAction
 from chatops import Permissions, slack_escape
 from incidents import UnknownIncident
@@ -37,13 +37,18 @@ class Decide(AegisAction):
                                  user=chat_user, channel=channel, refused=decision)  # fmt: skip
             self.logger.warning("%s of %s refused: %s is not an approver", decision, incident["id"], chat_user)
             return False, {"refused": True, "reply": refusal}
+        inquiry: dict[str, Any] | None = None
+        claimed: dict[str, Any] | None = None
         try:
             api = St2API.from_config(self.config)
             inquiry = pending_inquiry_for(api, incident["id"])
             if inquiry is None:
                 return False, {"reply": f"Nothing is waiting for approval on `{incident['id']}`."}
+            claimed = begin_decision(self.action_service, inquiry["id"], who)  # None: no Slack message, or decided there
             response = answer(api, inquiry, decision == "approve", who, reason)
         except (St2Error, ValueError) as exc:
+            if inquiry is not None and claimed is not None:
+                undo_decision(self.action_service, inquiry["id"])
             return False, {"reply": f"Could not {decision} `{incident['id']}`: {slack_escape(exc, 300)}"}
         at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         past = PAST[decision]

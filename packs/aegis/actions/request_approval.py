@@ -1,11 +1,13 @@
-"""aegis.request_approval: tell Slack that a remediation waits on a human, with Approve/Deny buttons.
+"""aegis.request_approval: the one Slack message of an approval: the plan, with Approve/Deny buttons.
 
     st2 run aegis.request_approval inquiry_id=5f1e...      # the rule on core.st2.generic.inquiry does this
 
 st2's inquirer runner fires ``core.st2.generic.inquiry`` ({id, route}) when a workflow
 reaches ``core.ask``; the rule ``aegis.request_approval`` runs this action for it. An
 inquiry that belongs to no incident (another pack's ``core.ask``) is left alone. The
-message is remembered (``aegis.approval.<inquiry>``) so a decision can rewrite it.
+message carries the dry run's plan that ``aegis.notify`` (kind approval) stored just before
+the workflow asked, and the buttons bound to this inquiry (when the interactivity sensor is
+enabled); it is remembered (``aegis.approval.<inquiry>``) so a decision edits it in place.
 """
 
 from __future__ import annotations

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from st2reactor.sensor.base import Sensor
 
 # st2 puts actions/lib on the path of actions only; sensors add it themselves.
 _LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "actions", "lib")
 if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
 
+from serving_sensor import ServingSensor  # noqa: E402
 from slack_interactivity import MAX_BODY, ApprovalClicks  # noqa: E402
 
 
@@ -61,38 +59,28 @@ def _handler(clicks: ApprovalClicks, path: str, logger: Any) -> type[BaseHTTPReq
     return Handler
 
 
-class SlackInteractivitySensor(Sensor):
+class _ClickServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class SlackInteractivitySensor(ServingSensor):
     def setup(self) -> None:
-        self._logger = self.sensor_service.get_logger(name=self.__class__.__name__)
+        super().setup()
         section = ((self.config or {}).get("chatops") or {}).get("interactivity") or {}
-        self._enabled = bool(section.get("enabled"))
-        self._listen = (section.get("host") or "127.0.0.1", int(section.get("port") or 9107))
-        self._path = section.get("path") or "/slack/interactivity"
-        self._server: ThreadingHTTPServer | None = None
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        if not self._enabled:
+        if not section.get("enabled"):
             self._logger.info("Slack interactivity disabled (chatops.interactivity.enabled: false)")
-            self._stopped.wait()
             return
+        listen = (section.get("host") or "127.0.0.1", int(section.get("port", 9107)))
+        path = section.get("path") or "/slack/interactivity"
         clicks = ApprovalClicks(self.config, self.sensor_service, logger=self._logger)
-        self._server = ThreadingHTTPServer(self._listen, _handler(clicks, self._path, self._logger))
-        self._server.daemon_threads = True
-        self._logger.info("Slack interactivity on http://%s:%s%s", *self._listen, self._path)
-        self._server.serve_forever()
-
-    def cleanup(self) -> None:
-        self._stopped.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def add_trigger(self, trigger: dict) -> None:
-        pass
-
-    def update_trigger(self, trigger: dict) -> None:
-        pass
-
-    def remove_trigger(self, trigger: dict) -> None:
-        pass
+        try:
+            # Bound in setup(): the port is taken (or the clash reported) before run() begins.
+            self._server = _ClickServer(listen, _handler(clicks, path, self._logger))
+        except OSError as exc:  # idle rather than a crash loop; the clicks fail visibly in Slack
+            self._logger.error("Slack interactivity not started on %s:%s: %s", *listen, exc)
+            return
+        self._logger.info("Slack interactivity on http://%s:%s%s", *self._server.server_address[:2], path)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import unittest
 from urllib.parse import urlencode
 
+import requests
 from approvals import response_for
 from chatops import Permissions, normalise_user, parse_duration
 from slack_interactivity import ApprovalClicks, signature, verify
@@ -116,3 +118,37 @@ class ClickWithoutApiTest(BaseSensorTestCase):
         audit = [json.loads(p.value)["event"] for p in self.service.list_values(local=False, prefix="aegis.chatops.audit.")]
         self.assertEqual(len(audit), 5)  # no incident in this store: every click is in the audit log
         self.assertIn("refused: mallory (U1) is not an approver", audit[0])
+
+
+class SensorServesAndIdlesTest(BaseSensorTestCase):
+    sensor_cls = SlackInteractivitySensor
+
+    def run_sensor(self, config: dict) -> tuple[SlackInteractivitySensor, threading.Thread]:
+        sensor = self.get_sensor_instance(config=config)
+        sensor.setup()
+        runner = threading.Thread(target=sensor.run, daemon=True)
+        runner.start()
+        return sensor, runner
+
+    def test_enabled_it_answers_on_its_path_only_signed_requests(self) -> None:
+        config = {"chatops": {"slack_signing_secret": SECRET, "interactivity": {"enabled": True, "port": 0}}}
+        sensor, runner = self.run_sensor(config)
+        port = sensor._server.server_address[1]
+        try:
+            unsigned = requests.post(f"http://127.0.0.1:{port}/slack/interactivity", data=BODY, timeout=10)
+            self.assertEqual((unsigned.status_code, unsigned.text), (401, "missing signature headers"))
+            self.assertEqual(requests.post(f"http://127.0.0.1:{port}/elsewhere", data=BODY, timeout=10).status_code, 404)
+        finally:
+            sensor.cleanup()
+            runner.join(timeout=10)
+        self.assertFalse(runner.is_alive())
+
+    def test_disabled_it_stays_idle_until_cleanup(self) -> None:
+        # Exiting would make st2's sensor container restart it in a loop; it waits instead.
+        sensor, runner = self.run_sensor({"chatops": {"interactivity": {"enabled": False}}})
+        self.assertIsNone(sensor._server)
+        runner.join(timeout=0.2)
+        self.assertTrue(runner.is_alive())
+        sensor.cleanup()
+        runner.join(timeout=10)
+        self.assertFalse(runner.is_alive())

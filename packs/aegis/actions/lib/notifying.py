@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from approvals import close_pending, request_posts_plan, save_plan
 from base import AegisAction
 from outcomes import finished, identified
 from reports import build_report, deliver, report_text
 from runbook_meta import runbook_of
+from timestamps import utc_iso
 
 STATE_AFTER = {"advisory": "identified", "resolved": "resolved", "noop": "identified", "escalation": "escalated",
                "self_resolved": "false_positive", "approval": "identified", "declined": "escalated"}
@@ -35,7 +37,18 @@ class NotifyingAction(AegisAction):
         checks = list(verifications or [])
         attempts = [{**a, **({"verification": checks[i]} if i < len(checks) else {})} for i, a in enumerate(attempts or [])]
         report = build_report(kind, incident, diagnosis, attempts, self.lifecycle.timeline(incident_id), runbook_url, note)
-        delivery = deliver(config, report)
+        if kind == "approval" and request_posts_plan(config):
+            # One message per approval: aegis.request_approval posts this plan with the
+            # Approve/Deny buttons once the inquiry exists (approvals.py).
+            save_plan(self.action_service, incident_id, report)
+            delivery = {"slack": {"status": "deferred", "detail": "posted with the approval buttons by aegis.request_approval"},
+                        "pagerduty": {"status": "not_applicable"}, "routed": False}  # fmt: skip
+        else:
+            delivery = deliver(config, report)
+        if kind != "approval":
+            # The workflow went on: an approval message still showing buttons (the inquiry timed
+            # out, or was answered with `st2 inquiry respond`) loses them.
+            close_pending(config, self.action_service, incident, utc_iso(), note or f"incident {STATE_AFTER[kind]}")
         state = STATE_AFTER[kind]
         if kind == "escalation" and not delivery["routed"]:
             state = "escalated (unrouted)"

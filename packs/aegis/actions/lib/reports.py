@@ -67,7 +67,8 @@ def build_report(kind: str, incident: dict[str, Any], diagnosis: dict[str, Any] 
         "resolved": "None; the incident is resolved and learned.",
         "noop": "None now; the incident stays open until the alert resolves.",
         "self_resolved": "None; if it flaps, tune the alert (Aegis did nothing).",
-        "approval": "Approve or decline: st2 inquiry list, then st2 inquiry respond <id> -r '{\"approved\": true}'",
+        "approval": f"Approve or decline (approvers only): `!st2 aegis approve {incident.get('id')}` / `!st2 aegis deny "
+                    f"{incident.get('id')} <reason>` in chat, or st2 inquiry respond <inquiry> -r '{{\"approved\": true}}'",
         "declined": "The incident is yours; Aegis will not act on it.",
     }[kind]
     return {

@@ -31,7 +31,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import requests
-from approvals import APPROVE_ACTION, DENY_ACTION, answer, load_request, mark_decided, parse_button_value
+from approvals import (
+    APPROVE_ACTION,
+    DENY_ACTION,
+    answer,
+    begin_decision,
+    load_request,
+    mark_decided,
+    parse_button_value,
+    undo_decision,
+)
 from chatops import Permissions, audit
 from incidents import IncidentStore
 from lifecycle import Lifecycle
@@ -131,9 +140,11 @@ class ApprovalClicks:
                        user=user_id, inquiry=inquiry_id)  # fmt: skip
             return "moved"
         if record.get("state") != "pending":
-            self._note(incident_id, f"slack {decision} click by {who} ignored: already {record.get('state')} by "
-                                    f"{record.get('decided_by')} at {record.get('decided_at')}", user=user_id, inquiry=inquiry_id)  # fmt: skip
-            self._tell(response_url, f"Already {record.get('state')} by {record.get('decided_by')} at {record.get('decided_at')}.")
+            state = record.get("state")
+            done = (f"being decided by {record.get('deciding')}" if state == "deciding"
+                    else f"{state} by {record.get('decided_by')} at {record.get('decided_at')}")  # fmt: skip
+            self._note(incident_id, f"slack {decision} click by {who} ignored: already {done}", user=user_id, inquiry=inquiry_id)
+            self._tell(response_url, f"Already {done}.")
             return "already decided"
         if not self.permissions.allowed(user_id, user_name):
             self._note(incident_id, f"slack {decision} click refused: {who} is not an approver", user=user_id, inquiry=inquiry_id)
@@ -141,6 +152,9 @@ class ApprovalClicks:
             return "refused"
         incident = self.incidents.get(incident_id) or {"id": incident_id}
         at = utc_iso(now)
+        if begin_decision(self.ds, inquiry_id, user_name or user_id) is None:  # another click or chat got there first
+            self._note(incident_id, f"slack {decision} click by {who} ignored: decided meanwhile", user=user_id, inquiry=inquiry_id)
+            return "already decided"
         try:
             api = self.api_factory()
             inquiry = api.inquiry(inquiry_id)
@@ -148,9 +162,12 @@ class ApprovalClicks:
         except St2Error as exc:
             if exc.status in (400, 404):  # answered elsewhere, or timed out: the buttons expire with it
                 mark_decided(self.config, self.ds, incident, inquiry_id, "expired", "nobody", at, str(exc)[:200], response_url)
+            else:
+                undo_decision(self.ds, inquiry_id)
             self._note(incident_id, f"slack {decision} click by {who} changed nothing: {exc}", user=user_id, inquiry=inquiry_id)
             return "stale"
         except ValueError as exc:
+            undo_decision(self.ds, inquiry_id)
             self._note(incident_id, f"slack {decision} click by {who} changed nothing: {exc}", user=user_id, inquiry=inquiry_id)
             return "error"
         mark_decided(self.config, self.ds, incident, inquiry_id, decision, user_name or user_id, at, "", response_url)

@@ -6,7 +6,8 @@
         kube.requests                          # [(method, path, content_type, body), ...]
 
 ``DockerStandIn`` (Engine API v1.41: container inspect/restart), ``SlackStandIn``
-(``chat.postMessage`` and an incoming webhook), ``PagerDutyStandIn`` (Events API v2
+(``chat.postMessage``, ``chat.update``, an incoming webhook, checked as Slack checks them),
+``PagerDutyStandIn`` (Events API v2
 ``/v2/enqueue``) work the same way. Each is a real HTTP server on a free loopback port.
 """
 
@@ -16,6 +17,7 @@ import copy
 import json
 import re
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -237,27 +239,181 @@ class DockerStandIn(_StandIn):
         return 200, c
 
 
-class SlackStandIn(_StandIn):
-    """``chat.postMessage`` and ``chat.update`` (Web API, bearer token), an incoming webhook at
-    ``/webhook`` and an interaction ``response_url`` at ``/response_url``."""
+BLOCK_TYPES = {"section", "context", "actions", "header", "divider", "image", "input", "rich_text", "file", "video"}
 
-    def __init__(self, token: str = "xoxb-test") -> None:
+
+def block_kit_problems(blocks: Any) -> list[str]:
+    """What Slack's Block Kit validation would refuse in ``blocks`` (the limits of
+    https://api.slack.com/reference/block-kit/blocks for the block types Aegis sends)."""
+    if not isinstance(blocks, list):
+        return ["blocks must be an array"]
+    problems: list[str] = []
+    if len(blocks) > 50:
+        problems.append(f"{len(blocks)} blocks, at most 50")
+    block_ids: set[str] = set()
+    action_ids: set[str] = set()
+
+    def text_obj(obj: Any, where: str, limit: int, plain_only: bool = False) -> None:
+        kinds = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
+        if not isinstance(obj, dict) or obj.get("type") not in kinds:
+            problems.append(f"{where}: a text object of type {'/'.join(kinds)} expected")
+        elif not isinstance(obj.get("text"), str) or not 1 <= len(obj["text"]) <= limit:
+            problems.append(f"{where}: text must be 1..{limit} characters")
+
+    for i, block in enumerate(blocks):
+        where = f"blocks[{i}]"
+        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+            problems.append(f"{where}: unknown block type")
+            continue
+        if "block_id" in block:
+            bid = block["block_id"]
+            if not isinstance(bid, str) or not 1 <= len(bid) <= 255 or bid in block_ids:
+                problems.append(f"{where}: block_id must be a unique string of 1..255 characters")
+            block_ids.add(str(bid))
+        kind = block["type"]
+        if kind == "header":
+            text_obj(block.get("text"), where + ".text", 150, plain_only=True)
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                problems.append(f"{where}: a section needs text or fields")
+            if "text" in block:
+                text_obj(block["text"], where + ".text", 3000)
+            for j, field in enumerate(block.get("fields") or []):
+                text_obj(field, f"{where}.fields[{j}]", 2000)
+        elif kind == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= 10:
+                problems.append(f"{where}: a context needs 1..10 elements")
+            for j, element in enumerate(elements or []):
+                if isinstance(element, dict) and element.get("type") == "image":
+                    continue
+                text_obj(element, f"{where}.elements[{j}]", 3000)
+        elif kind == "actions":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= 25:
+                problems.append(f"{where}: actions need 1..25 elements")
+            for j, element in enumerate(elements or []):
+                at = f"{where}.elements[{j}]"
+                if not isinstance(element, dict) or element.get("type") != "button":
+                    problems.append(f"{at}: only buttons are checked here")
+                    continue
+                text_obj(element.get("text"), at + ".text", 75, plain_only=True)
+                aid = element.get("action_id")
+                if not isinstance(aid, str) or not 1 <= len(aid) <= 255 or aid in action_ids:
+                    problems.append(f"{at}: action_id must be a unique string of 1..255 characters")
+                action_ids.add(str(aid))
+                if "value" in element and (not isinstance(element["value"], str) or len(element["value"]) > 2000):
+                    problems.append(f"{at}: value must be a string of at most 2000 characters")
+                if element.get("style") not in (None, "primary", "danger"):
+                    problems.append(f"{at}: style must be primary or danger")
+    return problems
+
+
+class SlackStandIn(_StandIn):
+    """Slack's Web API methods ``chat.postMessage`` and ``chat.update``, an incoming webhook at
+    ``/webhook`` and an interaction ``response_url`` at ``/response_url``, checked as Slack
+    checks them, so that a malformed call fails the test that made it:
+
+    - Web API: the bot token as ``Authorization: Bearer`` (``not_authed`` / ``invalid_auth``),
+      a JSON (or form) body, a channel that exists (name or id; ``channel_not_found``), text or
+      blocks (``no_text``), blocks valid per :func:`block_kit_problems` (``invalid_blocks``).
+      ``chat.postMessage`` answers the channel's *id* and a new ``ts``; ``chat.update`` needs
+      the channel id and the ``ts`` of a message posted there (``message_not_found``).
+    - webhook and response_url: a JSON object with text or blocks (HTTP 400 otherwise).
+
+    ``messages[(channel_id, ts)]`` holds each message as it reads now; ``requests`` every call.
+    """
+
+    def __init__(self, token: str = "xoxb-test", channels: dict[str, str] | None = None) -> None:
         super().__init__()
         self.token = token
+        self.channels = dict(channels or {"C0INCIDENTS": "incidents", "C0OPS": "ops"})  # id -> name
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._seq = 0
+
+    def _channel_id(self, channel: Any) -> str | None:
+        if not isinstance(channel, str):
+            return None
+        if channel in self.channels:
+            return channel
+        name = channel.lstrip("#")
+        return next((cid for cid, cname in self.channels.items() if cname == name), None)
+
+    @staticmethod
+    def _args(req: dict[str, Any]) -> dict[str, Any] | None:
+        """The method's arguments: a JSON object, or a form whose ``blocks`` is JSON text."""
+        body = req["body"]
+        if req["content_type"].startswith("application/json"):
+            return body if isinstance(body, dict) else None
+        if req["content_type"].startswith("application/x-www-form-urlencoded") and isinstance(body, str):
+            args: dict[str, Any] = {k: v[0] for k, v in parse_qs(body).items()}
+            if "blocks" in args:
+                try:
+                    args["blocks"] = json.loads(args["blocks"])
+                except ValueError:
+                    args["blocks"] = None
+            return args
+        return None
+
+    def _content_problem(self, args: dict[str, Any]) -> str | None:
+        if not args.get("text") and not args.get("blocks"):
+            return "no_text"
+        if "blocks" in args and block_kit_problems(args["blocks"]):
+            return "invalid_blocks"
+        return None
+
+    def _refused(self, args: dict[str, Any]) -> tuple[int, Any] | None:
+        """Slack's answer to a message it will not take (no text, invalid blocks), or None."""
+        problem = self._content_problem(args)
+        if problem is None:
+            return None
+        return 200, {"ok": False, "error": problem, "response_metadata": {"messages": block_kit_problems(args.get("blocks"))}}
+
+    def _web_api(self, method: str, req: dict[str, Any]) -> tuple[int, Any]:
+        auth = req["headers"].get("authorization")
+        if not auth:
+            return 200, {"ok": False, "error": "not_authed"}
+        if auth != f"Bearer {self.token}":
+            return 200, {"ok": False, "error": "invalid_auth"}
+        args = self._args(req)
+        if args is None:
+            return 200, {"ok": False, "error": "invalid_arguments"}
+        if method == "chat.postMessage":
+            channel = self._channel_id(args.get("channel"))
+            if channel is None:
+                return 200, {"ok": False, "error": "channel_not_found"}
+            refused = self._refused(args)
+            if refused:
+                return refused
+            self._seq += 1
+            ts = f"{int(time.time())}.{self._seq:06d}"
+            message = {"type": "message", "text": args.get("text", ""), "blocks": args.get("blocks") or [], "ts": ts}
+            self.messages[(channel, ts)] = message
+            return 200, {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            channel = args.get("channel")
+            if channel not in self.channels:  # chat.update takes the channel id postMessage answered
+                return 200, {"ok": False, "error": "channel_not_found"}
+            key = (channel, args.get("ts"))
+            if key not in self.messages:
+                return 200, {"ok": False, "error": "message_not_found"}
+            refused = self._refused(args)
+            if refused:
+                return refused
+            self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks") or [])
+            return 200, {"ok": True, "channel": channel, "ts": args["ts"], "text": args.get("text", "")}
+        return 200, {"ok": False, "error": "unknown_method"}
 
     def route(self, req: dict[str, Any]) -> tuple[int, Any]:
-        if req["path"] == "/webhook":
-            return 200, "ok"
-        if req["path"] == "/api/chat.postMessage":
-            if req["headers"].get("authorization") != f"Bearer {self.token}":
-                return 200, {"ok": False, "error": "invalid_auth"}
-            return 200, {"ok": True, "channel": req["body"].get("channel"), "ts": "1714557600.000100", "message": {}}
-        if req["path"] == "/api/chat.update":
-            if req["headers"].get("authorization") != f"Bearer {self.token}":
-                return 200, {"ok": False, "error": "invalid_auth"}
-            return 200, {"ok": True, "channel": req["body"].get("channel"), "ts": req["body"].get("ts"), "text": req["body"].get("text")}
-        if req["path"] == "/response_url":
-            return 200, "ok"
+        if req["path"] in ("/webhook", "/response_url"):
+            body = req["body"]
+            if req["method"] != "POST" or not isinstance(body, dict):
+                return 400, "invalid_payload"
+            problem = self._content_problem(body)
+            return (400, problem) if problem else (200, "ok")
+        m = re.match(r"^/api/([A-Za-z.]+)$", req["path"])
+        if m and req["method"] == "POST":
+            return self._web_api(m.group(1), req)
         return 404, {"ok": False, "error": "unknown_method"}
 
 
