@@ -66,6 +66,9 @@ class _ClickServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
+    def close(self) -> None:  # never served: shutdown() would wait forever
+        self.server_close()
+
 
 class SlackInteractivitySensor(ServingSensor):
     def setup(self) -> None:
