@@ -101,3 +101,54 @@ def test_values_written_by_another_process_are_seen(store):
     subprocess.run([sys.executable, "-c", code], check=True)
     assert store.get("from.child") == "hello"
     assert KeyValueStore(store.path).get("from.child") == "hello", "persisted, not per-process"
+
+
+def _committed(store: KeyValueStore, name: str) -> str | None:
+    """What another connection (another process) reads: only committed state."""
+    return KeyValueStore(store.path).get(name)
+
+
+def test_a_transaction_block_reads_its_own_writes_and_commits_them_together(store):
+    store.set("kept", "old")
+    store.set("gone", "x")
+    with store.transaction():
+        store.prefetch(["kept", "gone", "absent"])
+        assert store.get("kept") == "old" and store.get("absent") is None
+        store.set("kept", "new")
+        store.set("added", "1")
+        assert store.delete("gone") and not store.delete("absent")
+        store.set("added", "2")  # the last write of a key wins
+        assert (store.get("kept"), store.get("added"), store.get("gone")) == ("new", "2", None)
+        assert _committed(store, "kept") == "old", "nothing is visible before the commit"
+        assert [p.name for p in store.list()] == ["added", "kept"], "a listing sees the block's writes"
+        with store.transaction():  # nested: joins the outer block
+            store.set("inner", "y")
+        assert _committed(store, "inner") is None
+    assert [(p.name, p.value) for p in KeyValueStore(store.path).list()] == [("added", "2"), ("inner", "y"), ("kept", "new")]
+
+
+def test_a_failed_transaction_block_writes_nothing(store):
+    store.set("kept", "old")
+    with pytest.raises(RuntimeError, match="boom"), store.transaction():
+        store.set("kept", "new")
+        store.delete("kept")
+        store.set("added", "1")
+        raise RuntimeError("boom")
+    assert (store.get("kept"), store.get("added")) == ("old", None)
+    with store.transaction():  # the thread's next block starts clean
+        assert store.get("kept") == "old"
+
+
+def test_a_transaction_block_keeps_ttl_and_secrets(tmp_path):
+    clock = Clock()
+    store = KeyValueStore(str(tmp_path / "kv.sqlite"), clock=clock)
+    with store.transaction():
+        store.set("short", "v", ttl=1)
+        store.set("token", "s3cr3t", secret=True)
+        assert store.get("token") != "s3cr3t" and store.get("token", decrypt=True) == "s3cr3t"
+        clock.now += 1
+        assert store.get("short") is None, "expired inside the block as outside"
+    assert store.get_pair("token").secret and store.get("token", decrypt=True) == "s3cr3t"
+    assert store.get("short") is None and KeyValueStore(store.path, clock=lambda: clock.now - 1).get("short") == "v"
+    with pytest.raises(RuntimeError, match="outside transaction"), store.transaction():
+        store.set_if_absent("lock", "a")

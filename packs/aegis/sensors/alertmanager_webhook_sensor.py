@@ -320,6 +320,7 @@ class AlertmanagerWebhookSensor(Sensor):
         """
         if self._transaction is not None:
             with self._record_lock, self._transaction():
+                self._incidents.prefetch(batch.alerts)
                 return [self._dispatch_alert(alert, batch.group) for alert in batch.alerts]
         results = []
         for alert in batch.alerts:

@@ -18,14 +18,25 @@ st2 (``get_value(decrypt=True)``, ``{{ st2kv.system.x | decrypt_kv }}``).
     >>> _ = store.set("aegis.token", "s3cr3t", secret=True)
     >>> store.get("aegis.token") != "s3cr3t", store.get("aegis.token", decrypt=True)
     (True, 's3cr3t')
+
+Inside ``with store.transaction():`` (one commit for many calls, as a sensor's group commit
+uses it) this thread's writes are kept in memory and written with one statement per kind
+when the block ends, just before the commit; reads see them, and ``prefetch()`` loads many
+keys in one query. The write lock is held from the start of the block (``BEGIN
+IMMEDIATE``), so what the block read cannot change under it.
+
+    >>> with store.transaction():
+    ...     store.prefetch(["a", "b"])            # one SELECT for both
+    ...     _ = store.set("a", store.get("b") or "none")
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +59,12 @@ CREATE TABLE IF NOT EXISTS kv (
     PRIMARY KEY (scope, name)
 );
 """
+
+_UPSERT = (
+    "INSERT INTO kv(scope, name, value, secret, expire_at, updated_at) VALUES (?,?,?,?,?,?)"
+    " ON CONFLICT(scope, name) DO UPDATE SET value=excluded.value, secret=excluded.secret,"
+    " expire_at=excluded.expire_at, updated_at=excluded.updated_at"
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,9 @@ class KeyValueStore:
         self._key: crypto.AESKey | None = None
         self._key_lock = threading.Lock()
         self._connections = ThreadConnections(self.path, _SCHEMA)
+        # Per thread, inside transaction(): .rows is the block's view of the keys it touched
+        # ((scope, name) -> row, or None when absent) and .dirty the ones it wrote (-> time).
+        self._block = threading.local()
         self._encrypt_legacy_secrets()
 
     # -- encryption --------------------------------------------------------------------
@@ -132,9 +152,78 @@ class KeyValueStore:
     def _connect(self) -> sqlite3.Connection:
         return self._connections.get()
 
-    def transaction(self) -> Any:
-        """Every read and write of this thread inside ``with store.transaction():`` is one commit."""
-        return self._connections.transaction()
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every read and write of this thread inside ``with store.transaction():`` is one commit.
+
+        Writes wait in memory until the block ends (reads in the block see them), then go
+        to SQLite in one statement per kind and commit; on an exception nothing is written.
+        A nested block joins the outer one.
+        """
+        if getattr(self._block, "rows", None) is not None:
+            yield
+            return
+        with self._connections.transaction() as conn:
+            self._block.rows, self._block.dirty = {}, {}
+            try:
+                yield
+                self._flush(conn)
+            finally:
+                self._block.rows = self._block.dirty = None
+
+    def prefetch(self, names: Iterable[str], scope: str = SYSTEM_SCOPE) -> None:
+        """Inside :meth:`transaction`, read many keys in one query (later ``get``s cost no query).
+
+        Outside a transaction it does nothing: there a read could be stale by the next call.
+        """
+        rows = getattr(self._block, "rows", None)
+        if rows is None:
+            return
+        self._check_scope(scope)
+        wanted = list(dict.fromkeys(n for n in names if (scope, n) not in rows))
+        conn = self._connect()
+        for start in range(0, len(wanted), 500):  # well under SQLite's bound-variable limit
+            chunk = wanted[start:start + 500]
+            for name in chunk:
+                rows[(scope, name)] = None
+            found = conn.execute(
+                f"SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND name IN ({','.join('?' * len(chunk))})",
+                [scope, *chunk],
+            )
+            for row in found:
+                rows[(scope, row[0])] = row
+
+    def _row(self, scope: str, name: str) -> tuple | None:
+        """The stored row of a key, expired or not: the block's view inside a transaction."""
+        rows = getattr(self._block, "rows", None)
+        if rows is not None and (scope, name) in rows:
+            return rows[(scope, name)]
+        row = (
+            self._connect()
+            .execute("SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND name=?", (scope, name))
+            .fetchone()
+        )
+        if rows is not None:
+            rows[(scope, name)] = row
+        return row
+
+    def _flush(self, conn: sqlite3.Connection) -> None:
+        """Write what the transaction block changed (last value of each key)."""
+        rows, dirty = self._block.rows, self._block.dirty
+        if not dirty:
+            return
+        upserts = [(*key, rows[key][1], rows[key][3], rows[key][4], at) for key, at in dirty.items() if rows[key] is not None]
+        deletes = [key for key in dirty if rows[key] is None]
+        if upserts:
+            conn.executemany(_UPSERT, upserts)
+        if deletes:
+            conn.executemany("DELETE FROM kv WHERE scope=? AND name=?", deletes)
+
+    def _flush_now(self) -> None:
+        """Before SQL that does not go through the block's view: write the block's changes so far."""
+        if getattr(self._block, "dirty", None):
+            self._flush(self._connect())
+            self._block.dirty.clear()
 
     @staticmethod
     def _check_scope(scope: str) -> None:
@@ -144,16 +233,8 @@ class KeyValueStore:
     def get_pair(self, name: str, scope: str = SYSTEM_SCOPE, decrypt: bool = False) -> KeyValuePair | None:
         """The pair; a secret's value is its ciphertext unless ``decrypt`` (as st2's API)."""
         self._check_scope(scope)
-        row = (
-            self._connect()
-            .execute(
-                "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND name=?"
-                " AND (expire_at IS NULL OR expire_at > ?)",
-                (scope, name, self._clock()),
-            )
-            .fetchone()
-        )
-        if not row:
+        row = self._row(scope, name)
+        if not row or (row[4] is not None and row[4] <= self._clock()):
             return None
         value = self.decrypt(row[1]) if (decrypt and row[3]) else row[1]
         return KeyValuePair(row[0], value, row[2], bool(row[3]), row[4])
@@ -178,17 +259,19 @@ class KeyValueStore:
         text = value if isinstance(value, str) else str(value)
         if secret:
             text = self.encrypt(text)
-        self._connect().execute(
-            "INSERT INTO kv(scope, name, value, secret, expire_at, updated_at) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT(scope, name) DO UPDATE SET value=excluded.value, secret=excluded.secret,"
-            " expire_at=excluded.expire_at, updated_at=excluded.updated_at",
-            (scope, name, text, int(secret), expire_at, now),
-        )
+        rows = getattr(self._block, "rows", None)
+        if rows is not None:  # in a transaction block: written when it ends
+            rows[(scope, name)] = (name, text, scope, int(secret), expire_at)
+            self._block.dirty[(scope, name)] = now
+        else:
+            self._connect().execute(_UPSERT, (scope, name, text, int(secret), expire_at, now))
         return KeyValuePair(name, text, scope, secret, expire_at)
 
     def set_if_absent(self, name: str, value: str, ttl: int | None = None, scope: str = SYSTEM_SCOPE) -> bool:
         """Atomically create a key unless a live one exists; True when this call created it."""
         self._check_scope(scope)
+        if getattr(self._block, "rows", None) is not None:
+            raise RuntimeError("set_if_absent() commits on its own; call it outside transaction()")
         now = self._clock()
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
@@ -210,6 +293,12 @@ class KeyValueStore:
 
     def delete(self, name: str, scope: str = SYSTEM_SCOPE) -> bool:
         self._check_scope(scope)
+        rows = getattr(self._block, "rows", None)
+        if rows is not None:  # in a transaction block: deleted when it ends
+            existed = self._row(scope, name) is not None
+            rows[(scope, name)] = None
+            self._block.dirty[(scope, name)] = self._clock()
+            return existed
         cur = self._connect().execute("DELETE FROM kv WHERE scope=? AND name=?", (scope, name))
         return cur.rowcount > 0
 
@@ -221,6 +310,7 @@ class KeyValueStore:
         offset: int | None = None,
     ) -> list[KeyValuePair]:
         self._check_scope(scope)
+        self._flush_now()
         sql = "SELECT name, value, scope, secret, expire_at FROM kv WHERE scope=? AND (expire_at IS NULL OR expire_at > ?)"
         args: list[Any] = [scope, self._clock()]
         if prefix:
@@ -251,6 +341,10 @@ class DatastoreService:
     def list_values(self, local: bool = True, prefix: str | None = None, limit=None, offset=None):
         full_prefix = self._key(prefix or "", local) if (local or prefix) else None
         return self._store.list(prefix=full_prefix, limit=limit, offset=offset)
+
+    def prefetch_values(self, names: Iterable[str], local: bool = True, scope: str = SYSTEM_SCOPE) -> None:
+        """st2lite only: inside a transaction, read many keys in one query (see ``KeyValueStore.prefetch``)."""
+        self._store.prefetch((self._key(name, local) for name in names), scope=scope)
 
     def get_value(self, name: str, local: bool = True, scope: str = SYSTEM_SCOPE, decrypt: bool = False):
         return self._store.get(self._key(name, local), scope=scope, decrypt=decrypt)

@@ -15,6 +15,10 @@ has no such method; a sensor looks for it with ``getattr`` and does without)::
             sensor_service.dispatch(...)    # trigger instances, inserted in one statement
     # here every trigger instance and datastore write is durable; on an exception, none is
 
+Inside the block the datastore writes wait in memory and are written in one statement at
+the end (``KeyValueStore.transaction``), and ``prefetch_values(names, local=...)`` reads
+many keys in one query.
+
 The trigger instances are committed first, then the datastore: a crash between the two
 (microseconds) leaves dispatched triggers whose datastore writes are lost, never the
 reverse (datastore state claiming events that were never dispatched).
@@ -109,6 +113,10 @@ class SensorService:
     # The datastore half, with st2's signatures.
     def list_values(self, local: bool = True, prefix: str | None = None, limit=None, offset=None):
         return self._datastore.list_values(local=local, prefix=prefix, limit=limit, offset=offset)
+
+    def prefetch_values(self, names: list[str], local: bool = True, scope: str = "system") -> None:
+        """st2lite only, inside ``transaction()``: load many keys in one query before reading them."""
+        self._datastore.prefetch_values(names, local=local, scope=scope)
 
     def get_value(self, name: str, local: bool = True, scope: str = "system", decrypt: bool = False):
         return self._datastore.get_value(name, local=local, scope=scope, decrypt=decrypt)

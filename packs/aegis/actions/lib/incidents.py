@@ -184,6 +184,21 @@ class IncidentStore:
             records = [r for r in records if r["status"] == status]
         return sorted(records, key=lambda r: r.get("opened_at") or "")
 
+    def prefetch(self, alerts: list[dict[str, Any]]) -> None:
+        """Load what deciding ``alerts`` will read, in one query, where the datastore can.
+
+        st2lite's sensor service offers ``prefetch_values`` inside a group commit; st2's
+        has none, and then this does nothing (each read queries on its own).
+        """
+        fetch = getattr(self._ds, "prefetch_values", None)
+        if fetch is None:
+            return
+        keys = []
+        for alert in alerts:
+            key = KEY_PREFIX + incident_id(alert["fingerprint"], alert["startsAt"])
+            keys += (key, key + ".repeats", open_index_key(alert["fingerprint"]))
+        fetch(keys, local=False)
+
     # -- writes ------------------------------------------------------------------------
 
     def save(self, record: dict[str, Any]) -> dict[str, Any]:
