@@ -152,6 +152,10 @@ class KeyValueStore:
     def _connect(self) -> sqlite3.Connection:
         return self._connections.get()
 
+    def checkpoint_in_background(self) -> None:
+        """WAL checkpoints on a thread of their own, not in this process's commits (``sqlite.py``)."""
+        self._connections.checkpoint_in_background()
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Every read and write of this thread inside ``with store.transaction():`` is one commit.

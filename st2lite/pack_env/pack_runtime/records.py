@@ -163,6 +163,10 @@ class Records:
     def _conn(self) -> sqlite3.Connection:
         return self._connections.get()
 
+    def checkpoint_in_background(self) -> None:
+        """WAL checkpoints on a thread of their own, not in this process's commits (``sqlite.py``)."""
+        self._connections.checkpoint_in_background()
+
     # -- trigger instances -------------------------------------------------------------
 
     def record_trigger_instance(

@@ -149,25 +149,25 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
         extra_ok = None if extra is True else (_never if extra is False else _compile(extra))
         closed, string_values = extra is False, _plain_string(extra)
 
+        needed_keys = frozenset(needed)
+
         def object_ok(v: Any) -> bool:
             if not isinstance(v, dict):
                 return True
-            for name in needed:
-                if name not in v:
-                    return False
+            keys = v.keys()
+            if not keys >= needed_keys or (closed and not keys <= known):
+                return False
             for name in strings:
                 if name in v and not isinstance(v[name], str):
                     return False
             for name, check in property_checks:
                 if name in v and not check(v[name]):
                     return False
-            if closed:
-                return v.keys() <= known
             if string_values:
                 for name, item in v.items():
                     if not isinstance(item, str) and name not in known:
                         return False
-            elif extra_ok is not None:
+            elif extra_ok is not None and not closed:
                 for name, item in v.items():
                     if name not in known and not extra_ok(item):
                         return False

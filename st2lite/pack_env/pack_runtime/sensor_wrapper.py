@@ -79,12 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.config and os.path.exists(args.config):
         with open(args.config) as fh:
             config = json.load(fh)
+    records, store = Records(args.records), KeyValueStore(args.datastore)
+    # A sensor answers its clients after its commits: no checkpoint stall inside them.
+    records.checkpoint_in_background()
+    store.checkpoint_in_background()
     service = SensorService(
         pack=args.pack,
         class_name=args.class_name,
         trigger_types=json.loads(args.trigger_types),
-        records=Records(args.records),
-        store=KeyValueStore(args.datastore),
+        records=records,
+        store=store,
         on_dispatched=on_dispatched,
     )
     sensor_cls = load_sensor_class(args.file, args.class_name)

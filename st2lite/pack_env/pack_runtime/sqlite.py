@@ -10,6 +10,12 @@ processes (the runtime, sensors, action workers) share the files.
         conn.execute("INSERT INTO t VALUES (2)")
         conn.execute("INSERT INTO t VALUES (3)")
 
+Checkpoints (copying the WAL back into the database, with an fsync) happen, by SQLite's
+default, inside the commit that makes the WAL pass 1000 pages: one commit in a few hundred
+then takes milliseconds. A process whose commits answer clients (a webhook sensor) calls
+``checkpoint_in_background()``: its connections stop checkpointing, and a thread of its
+own does it after commits. Durability is the same: a commit is durable once in the WAL.
+
 The files hold secrets and alert data: the database is created 0600 before SQLite opens
 it (SQLite gives its -wal and -shm files the database's mode), and files an older version
 left group- or world-readable are narrowed to 0600.
@@ -22,6 +28,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator
 
 
@@ -41,6 +48,7 @@ class ThreadConnections:
         if self.path != ":memory:":
             private_database(self.path)
         self._local = threading.local()
+        self._checkpoints: threading.Event | None = None  # set after a commit, when checkpointing in background
         self.get().executescript(schema)
 
     def get(self) -> sqlite3.Connection:
@@ -49,8 +57,36 @@ class ThreadConnections:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            if self._checkpoints is not None:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             self._local.conn = conn
         return conn
+
+    def checkpoint_in_background(self, interval: float = 0.05) -> None:
+        """Take WAL checkpoints off the committing threads of this process (see the module doc).
+
+        A daemon thread runs a PASSIVE checkpoint (it never blocks a writer) at most every
+        ``interval`` seconds after a :meth:`transaction` commit, and every second anyway
+        (for writes made outside a transaction). Call it once, early; it is for the process's
+        lifetime.
+        """
+        if self._checkpoints is not None or self.path == ":memory:":
+            return
+        self._checkpoints = threading.Event()
+        self.get().execute("PRAGMA wal_autocheckpoint=0")  # this thread's connection exists already
+        threading.Thread(target=self._checkpoint_loop, args=(self._checkpoints, interval), daemon=True,
+                         name=f"checkpoint {os.path.basename(self.path)}").start()  # fmt: skip
+
+    def _checkpoint_loop(self, commits: threading.Event, interval: float) -> None:
+        conn = self.get()  # this thread's own connection
+        while True:
+            commits.wait(1.0)
+            commits.clear()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # busy or locked now; the next round retries
+            time.sleep(interval)  # batch the commits of the next moment into one checkpoint
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -70,3 +106,5 @@ class ThreadConnections:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if self._checkpoints is not None:
+            self._checkpoints.set()

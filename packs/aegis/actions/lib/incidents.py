@@ -204,7 +204,7 @@ class IncidentStore:
     def save(self, record: dict[str, Any]) -> dict[str, Any]:
         """Write a record (its ``repeats`` lives in its own key and is not written here)."""
         body = {k: record.get(k) for k in FIELDS if k != "repeats"}
-        self._ds.set_value(KEY_PREFIX + record["id"], json.dumps(body, sort_keys=True), local=False)
+        self._ds.set_value(KEY_PREFIX + record["id"], json.dumps(body), local=False)  # FIELDS order
         index = open_index_key(record["fingerprint"])
         if record["status"] == OPEN:
             self._ds.set_value(index, record["id"], local=False)
