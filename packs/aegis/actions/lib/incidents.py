@@ -193,11 +193,12 @@ class IncidentStore:
         fetch = getattr(self._ds, "prefetch_values", None)
         if fetch is None:
             return
-        keys = []
-        for alert in alerts:
-            key = KEY_PREFIX + incident_id(alert["fingerprint"], alert["startsAt"])
-            keys += (key, key + ".repeats", open_index_key(alert["fingerprint"]))
-        fetch(keys, local=False)
+        records = [KEY_PREFIX + incident_id(a["fingerprint"], a["startsAt"]) for a in alerts]
+        fetch(records + [open_index_key(a["fingerprint"]) for a in alerts], local=False)
+        # A repeat count is read only for an incident that exists (a repeat).
+        known = [key + ".repeats" for key in records if self._ds.get_value(key, local=False) is not None]
+        if known:
+            fetch(known, local=False)
 
     # -- writes ------------------------------------------------------------------------
 
