@@ -381,13 +381,26 @@ class Runtime:
                 return
             if item:
                 announced.add(item)
-            swept_before = rec.timestamp(time.time() - SWEEP_GRACE)
-            for ti in self.records.pending_trigger_instances():
-                if self._stopping.is_set():
-                    return
-                if ti["id"] in announced or ti["status"] == rec.TI_PROCESSING or ti["occurrence_time"] <= swept_before:
-                    announced.discard(ti["id"])
-                    self.process_trigger_instance(ti)
+            self.sweep_trigger_instances(announced, time.time())
+
+    def sweep_trigger_instances(self, announced: set[str], now: float) -> list[str]:
+        """One pass of the trigger processor at time ``now``; returns the ids it processed.
+
+        Takes every pending instance in ``announced`` (and removes it from the set), every
+        one left ``processing`` by a runtime that stopped mid-way, and every other pending
+        one recorded at least ``SWEEP_GRACE`` seconds before ``now``. A younger unannounced
+        instance stays pending for a later pass; a processed one is never taken again.
+        """
+        swept_before = rec.timestamp(now - SWEEP_GRACE)
+        processed = []
+        for ti in self.records.pending_trigger_instances():
+            if self._stopping.is_set():
+                break
+            if ti["id"] in announced or ti["status"] == rec.TI_PROCESSING or ti["occurrence_time"] <= swept_before:
+                announced.discard(ti["id"])
+                self.process_trigger_instance(ti)
+                processed.append(ti["id"])
+        return processed
 
     def process_trigger_instance(self, ti: dict[str, Any]) -> list[str]:
         """Enforce every rule matching one recorded trigger instance; return execution ids."""
