@@ -18,8 +18,8 @@ from st2tests.base import RecordingSensorService
 JSON = {"Content-Type": "application/json"}
 
 
-def raw(port: int, request: bytes, timeout: float = 5) -> tuple[int, dict, bytes]:
-    """Send raw bytes, read one HTTP response: (status, headers, body)."""
+def raw(port: int, request: bytes, timeout: float = 60) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read one HTTP response: (status, headers, body); ``timeout`` only bounds a sensor that never answers."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
         response = http.client.HTTPResponse(sock)

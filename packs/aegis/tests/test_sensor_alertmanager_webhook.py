@@ -19,6 +19,10 @@ from prometheus_client import REGISTRY
 from servers.webhook import running_webhook_sensor
 from st2tests.base import BaseSensorTestCase
 
+# seconds: a bound on each request, only reached when the sensor does not answer at all
+# (a busy CI machine can stall a process for seconds; a tight bound would fail there).
+BOUND = 60
+
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
@@ -36,7 +40,7 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
     def test_dispatches_one_trigger_per_alert_with_every_field(self):
         body = load("alertmanager_firing_two_alerts.json")
         with self.run_sensor() as (_sensor, url):
-            resp = requests.post(url, json=body, timeout=5)
+            resp = requests.post(url, json=body, timeout=BOUND)
         self.assertEqual(resp.status_code, 200, resp.text)
         answer = resp.json()
         self.assertEqual((answer["status"], answer["dispatched"], answer["repeats"]), ("success", 2, 0))
@@ -62,9 +66,9 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         body = notification([alert(instance="db-1")])
         repeats_before = metric("aegis_alerts_repeated_total")
         with self.run_sensor() as (_sensor, url):
-            first = requests.post(url, json=body, timeout=5).json()
-            again = requests.post(url, json=body, timeout=5).json()
-            third = requests.post(url, json=body, timeout=5).json()
+            first = requests.post(url, json=body, timeout=BOUND).json()
+            again = requests.post(url, json=body, timeout=BOUND).json()
+            third = requests.post(url, json=body, timeout=BOUND).json()
         self.assertEqual((first["repeats"], again["repeats"], third["repeats"]), (0, 1, 1))
         repeat_flags = [p["repeat"] for p in self.payloads()]
         self.assertEqual(repeat_flags, [False, True, True])
@@ -77,8 +81,8 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         old = alert(instance="db-1", starts_at="2024-05-01T10:00:00Z")
         new = alert(instance="db-1", starts_at="2024-05-01T12:00:00Z")
         with self.run_sensor() as (_sensor, url):
-            requests.post(url, json=notification([old]), timeout=5).raise_for_status()
-            requests.post(url, json=notification([new]), timeout=5).raise_for_status()
+            requests.post(url, json=notification([old]), timeout=BOUND).raise_for_status()
+            requests.post(url, json=notification([new]), timeout=BOUND).raise_for_status()
         self.assertEqual([p["repeat"] for p in self.payloads()], [False, False])
         store = IncidentStore(self.sensor_service)
         superseded = store.get(incident_id(old["fingerprint"], old["startsAt"]))
@@ -89,8 +93,8 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         firing = alert(instance="db-1")
         resolved = {**firing, "status": "resolved", "endsAt": "2024-05-01T10:09:00Z"}
         with self.run_sensor() as (_sensor, url):
-            requests.post(url, json=notification([firing]), timeout=5).raise_for_status()
-            resp = requests.post(url, json=notification([resolved]), timeout=5)
+            requests.post(url, json=notification([firing]), timeout=BOUND).raise_for_status()
+            resp = requests.post(url, json=notification([resolved]), timeout=BOUND)
         self.assertEqual(resp.status_code, 200)
         last = self.payloads()[-1]
         self.assertEqual((last["status"], last["repeat"], last["endsAt"]), ("resolved", False, "2024-05-01T10:09:00Z"))
@@ -111,9 +115,9 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         body = notification([alert(instance="db-1")])
         with self.run_sensor() as (_sensor, url):
             self.sensor_service.fail_dispatch = OSError("disk full")
-            failed = requests.post(url, json=body, timeout=5)
+            failed = requests.post(url, json=body, timeout=BOUND)
             self.sensor_service.fail_dispatch = None
-            retried = requests.post(url, json=body, timeout=5)
+            retried = requests.post(url, json=body, timeout=BOUND)
         self.assertEqual(failed.status_code, 503)
         self.assertIn("could not record", failed.json()["error"])
         self.assertEqual(retried.status_code, 200)
@@ -162,7 +166,8 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
             self.assertTrue(entered.wait(30), "the first request never reached dispatch")
             resp = requests.post(url, json=notification([alert(instance="x")]), timeout=30)  # the only slot is taken
             release.set()
-            blocked.join(30)
+            blocked.join(BOUND)
+        self.assertFalse(blocked.is_alive(), "the held request was never answered")
         self.assertEqual(resp.status_code, 503)
         self.assertEqual(resp.headers["Retry-After"], "1")
         self.assertEqual(result["r"].status_code, 200)
@@ -172,10 +177,10 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         before = metric("aegis_webhook_requests_total", code="401")
         with self.run_sensor(config) as (_sensor, url):
             body = notification([alert()])
-            missing = requests.post(url, json=body, timeout=5)
-            wrong = requests.post(url, json=body, headers={"Authorization": "Bearer s3cret-tokeN"}, timeout=5)
-            wrong_scheme = requests.post(url, json=body, headers={"Authorization": "Basic s3cret-token"}, timeout=5)
-            good = requests.post(url, json=body, headers={"Authorization": "Bearer s3cret-token"}, timeout=5)
+            missing = requests.post(url, json=body, timeout=BOUND)
+            wrong = requests.post(url, json=body, headers={"Authorization": "Bearer s3cret-tokeN"}, timeout=BOUND)
+            wrong_scheme = requests.post(url, json=body, headers={"Authorization": "Basic s3cret-token"}, timeout=BOUND)
+            good = requests.post(url, json=body, headers={"Authorization": "Bearer s3cret-token"}, timeout=BOUND)
         self.assertEqual([r.status_code for r in (missing, wrong, wrong_scheme, good)], [401, 401, 401, 200])
         self.assertEqual(missing.headers["WWW-Authenticate"], 'Bearer realm="aegis"')
         self.assertEqual(len(self.get_dispatched_triggers()), 1)
@@ -185,15 +190,15 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         config = {"alertmanager": {"auth": {"type": "basic", "username": "am", "password": "pw:with:colons"}}}
         with self.run_sensor(config) as (_sensor, url):
             body = notification([alert()])
-            bad = requests.post(url, json=body, auth=("am", "nope"), timeout=5)
-            good = requests.post(url, json=body, auth=("am", "pw:with:colons"), timeout=5)
+            bad = requests.post(url, json=body, auth=("am", "nope"), timeout=BOUND)
+            good = requests.post(url, json=body, auth=("am", "pw:with:colons"), timeout=BOUND)
         self.assertEqual((bad.status_code, good.status_code), (401, 200))
 
     def test_source_allowlist(self):
         with self.run_sensor({"alertmanager": {"allowed_sources": ["10.0.0.0/8"]}}) as (_sensor, url):
-            denied = requests.post(url, json=notification([alert()]), timeout=5)
+            denied = requests.post(url, json=notification([alert()]), timeout=BOUND)
         with self.run_sensor({"alertmanager": {"allowed_sources": ["10.0.0.0/8", "127.0.0.1/32"]}}) as (_sensor, url):
-            allowed = requests.post(url, json=notification([alert()]), timeout=5)
+            allowed = requests.post(url, json=notification([alert()]), timeout=BOUND)
         self.assertEqual((denied.status_code, allowed.status_code), (403, 200))
 
     def test_config_errors_are_reported_at_setup(self):
@@ -214,16 +219,16 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
     def test_get_health_and_unknown_paths(self):
         with self.run_sensor() as (sensor, url):
             base = url.rsplit("/", 1)[0]
-            get = requests.get(url, timeout=5)
-            health = requests.get(base + "/healthz", timeout=5)
-            other = requests.post(base + "/other", json={}, timeout=5)
+            get = requests.get(url, timeout=BOUND)
+            health = requests.get(base + "/healthz", timeout=BOUND)
+            other = requests.post(base + "/other", json={}, timeout=BOUND)
         self.assertEqual((get.status_code, get.headers["Allow"]), (405, "POST"))
         self.assertEqual(health.json(), {"status": "ok"})
         self.assertEqual(other.status_code, 404)
 
     def test_keep_alive_connection_serves_many_requests(self):
         with self.run_sensor() as (_sensor, url), requests.Session() as session:
-            codes = [session.post(url, json=notification([alert(instance=f"i{n}")]), timeout=5).status_code for n in range(20)]
+            codes = [session.post(url, json=notification([alert(instance=f"i{n}")]), timeout=BOUND).status_code for n in range(20)]
         self.assertEqual(codes, [200] * 20)
         self.assertEqual(len(self.get_dispatched_triggers()), 20)
 
@@ -235,7 +240,7 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
         }
         body = notification([alert(instance="ok"), {"status": "firing"}])
         with self.run_sensor() as (_sensor, url):
-            requests.post(url, json=body, timeout=5)
+            requests.post(url, json=body, timeout=BOUND)
         self.assertEqual(metric("aegis_alerts_received_total") - before["received"], 2)
         self.assertEqual(metric("aegis_alerts_rejected_total", reason="invalid_alert") - before["rejected"], 1)
         self.assertEqual(metric("aegis_alerts_dispatched_total", status="firing") - before["dispatched"], 1)
@@ -257,7 +262,7 @@ class AlertmanagerWebhookSensorTest(BaseSensorTestCase):
     def test_response_body_is_json_with_rejections(self):
         body = notification([alert(instance="a"), {"status": "firing", "labels": {"alertname": "X"}}])
         with self.run_sensor() as (_sensor, url):
-            resp = requests.post(url, data=json.dumps(body), headers={"Content-Type": "application/json; charset=utf-8"}, timeout=5)
+            resp = requests.post(url, data=json.dumps(body), headers={"Content-Type": "application/json; charset=utf-8"}, timeout=BOUND)
         answer = resp.json()
         self.assertEqual((resp.status_code, answer["status"], answer["dispatched"]), (200, "partial", 1))
         self.assertEqual(answer["rejected"], [{"index": 1, "fingerprint": None, "reason": "missing field startsAt"}])
