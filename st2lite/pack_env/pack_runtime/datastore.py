@@ -236,16 +236,24 @@ class KeyValueStore:
 
     def get_pair(self, name: str, scope: str = SYSTEM_SCOPE, decrypt: bool = False) -> KeyValuePair | None:
         """The pair; a secret's value is its ciphertext unless ``decrypt`` (as st2's API)."""
-        self._check_scope(scope)
-        row = self._row(scope, name)
-        if not row or (row[4] is not None and row[4] <= self._clock()):
+        row = self._live_row(scope, name)
+        if row is None:
             return None
         value = self.decrypt(row[1]) if (decrypt and row[3]) else row[1]
         return KeyValuePair(row[0], value, row[2], bool(row[3]), row[4])
 
     def get(self, name: str, scope: str = SYSTEM_SCOPE, decrypt: bool = False) -> str | None:
-        pair = self.get_pair(name, scope, decrypt=decrypt)
-        return pair.value if pair else None
+        row = self._live_row(scope, name)
+        if row is None:
+            return None
+        return self.decrypt(row[1]) if (decrypt and row[3]) else row[1]
+
+    def _live_row(self, scope: str, name: str) -> tuple | None:
+        self._check_scope(scope)
+        row = self._row(scope, name)
+        if not row or (row[4] is not None and row[4] <= self._clock()):
+            return None
+        return row
 
     def set(
         self,
