@@ -40,6 +40,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+_IDLE_LOOK = 1.0  # seconds between looks of the deadline watcher when no request is being received
 _REFUSAL = b'{"status": "error", "error": "too many connections waiting, retry later"}'
 
 
@@ -50,13 +51,18 @@ class Deadlines:
         self._due: dict[GuardedRequestHandler, float] = {}
         self._cond = threading.Condition()
         self._stop = False
+        self._wake_at = 0.0  # when the watcher looks next (monotonic)
         self._thread = threading.Thread(target=self._watch, name="http-deadlines", daemon=True)
         self._thread.start()
 
     def arm(self, handler: GuardedRequestHandler, seconds: float) -> None:
+        due = time.monotonic() + seconds
         with self._cond:
-            self._due[handler] = time.monotonic() + seconds
-            self._cond.notify()
+            self._due[handler] = due
+            # Woken only when it would look too late: not once per request, which costs a
+            # thread switch (and, on a busy machine, a wait for the GIL) on every request.
+            if due < self._wake_at:
+                self._cond.notify()
 
     def disarm(self, handler: GuardedRequestHandler) -> None:
         with self._cond:
@@ -77,7 +83,8 @@ class Deadlines:
                     handler.timed_out = True
                     with contextlib.suppress(OSError):
                         handler.connection.shutdown(socket.SHUT_RD)  # the blocked read returns at once
-                self._cond.wait(timeout=min(self._due.values()) - now if self._due else None)
+                self._wake_at = min(self._due.values(), default=now + _IDLE_LOOK)
+                self._cond.wait(timeout=self._wake_at - now)
 
 
 class GuardedHTTPServer(ThreadingHTTPServer):
