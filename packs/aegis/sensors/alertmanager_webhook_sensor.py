@@ -33,7 +33,8 @@ Guarantees, in the order a request meets them:
   is 503 and nothing of the episode is marked as seen, so the retry is not a repeat.
 - Group commit: where the sensor service offers ``transaction()`` (st2lite), the incidents,
   open-incident index and trigger instances of a whole request are written in one
-  transaction per store; on st2 each call commits on its own.
+  transaction per store, and the keys the request's decisions read are fetched in one
+  query first (``prefetch_values``); on st2 each call queries and commits on its own.
 - A client that resets its connection is logged on one line, never with a traceback.
 - A firing alert whose episode (fingerprint + startsAt) is already known is dispatched with
   ``repeat: true`` and counted on its incident; the remediation rule ignores repeats. The
