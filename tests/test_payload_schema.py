@@ -29,6 +29,9 @@ SMALL_SCHEMA = {
         "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}, "maxItems": 3},
         "when": {"type": ["string", "null"]},
         "ratio": {"type": "number"},
+        "code": {"pattern": "^[0-9a-z]+$", "maxLength": 3},  # untyped: constrains strings only
+        "level": {"enum": [1, "1", None, "abc"]},  # mixed types: 1 is not "1"
+        "kind": {"type": "string", "enum": ["abc", "ABC"]},
     },
     "additionalProperties": {"type": "boolean"},
 }
@@ -56,7 +59,8 @@ def mutations(base: dict, rng: random.Random, count: int):
 
 @pytest.mark.parametrize(
     ("schema", "base"),
-    [(ALERT_SCHEMA, ALERT), (SMALL_SCHEMA, {"n": 3, "name": "ok", "tags": ["a"], "when": None, "ratio": 2, "flag": True})],
+    [(ALERT_SCHEMA, ALERT), (SMALL_SCHEMA, {"n": 3, "name": "ok", "tags": ["a"], "when": None, "ratio": 2, "flag": True,
+                     "code": "12", "level": "1", "kind": "abc"})],
     ids=["aegis.alert", "small"],
 )
 def test_fast_path_only_says_valid_when_jsonschema_agrees(schema, base):

@@ -93,21 +93,29 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
             checks.append(lambda v: any(t(v) for t in tests))
     if "enum" in schema:
         choices = list(schema["enum"])
-        checks.append(lambda v: any(v == c and type(v) is type(c) for c in choices))
+        if choices and all(type(c) is str for c in choices):  # the usual enum: a set lookup
+            strings_allowed = frozenset(choices)
+            checks.append(lambda v: type(v) is str and v in strings_allowed)
+        else:
+            checks.append(lambda v: any(v == c and type(v) is type(c) for c in choices))
     if "pattern" in schema or "minLength" in schema or "maxLength" in schema:
         try:
             pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
         except (re.error, TypeError):
             return _never
         low, high = schema.get("minLength", 0), schema.get("maxLength")
+        # With ``type: string`` the type check is this closure's first line, not a closure.
+        typed = checks == [_TYPE_CHECKS["string"]]
 
         def string_ok(v: Any) -> bool:
             if not isinstance(v, str):
-                return True
+                return not typed
             if pattern is not None and not pattern.search(v):
                 return False
             return low <= len(v) and (high is None or len(v) <= high)
 
+        if typed:
+            checks = []
         checks.append(string_ok)
     if "minimum" in schema or "maximum" in schema:
         minimum, maximum = schema.get("minimum"), schema.get("maximum")
@@ -184,7 +192,14 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
     if len(checks) == 2:  # the usual pair (a type and one constraint): no generator per value
         first, second = checks
         return lambda v: first(v) and second(v)
-    return lambda v: all(check(v) for check in checks)
+
+    def all_ok(v: Any) -> bool:
+        for check in checks:
+            if not check(v):
+                return False
+        return True
+
+    return all_ok
 
 
 def payload_errors(payload: Any, schema: dict[str, Any]) -> list[str]:
