@@ -169,3 +169,13 @@ def test_every_set_holds_its_snapshot(name):
     assert report["totals"]["errors"] == 0
     failures = compare_snapshot(report, recorded)
     assert not failures, "\n".join(failures)
+
+
+def test_the_fresh_set_loads_and_says_why_for_every_label():
+    """``diagnosis_fresh.jsonl`` is measured, not held (it is never tuned against, see
+    tests/data/README.md); its file must still be a valid eval set."""
+    cases = load_cases(REPO / "tests" / "data" / "diagnosis_fresh.jsonl")
+    assert len(cases) >= 25
+    assert all(c["why"] and c["context"].get("sources") for c in cases)
+    assert {a for c in cases for a in c["accept"]} >= {"restart", "rollback", "cleanup_disk", "scale_up",
+                                                        "cancel_query", "noop", "escalate"}
