@@ -81,6 +81,8 @@ def test_a_snapshot_names_the_cases_a_regression_broke():
     unsafe = {"results": [{**results[0], "action": "rollback", "unsafe": True}, *results[1:]],
               "totals": report["totals"]}
     assert compare_snapshot(unsafe, recorded)[0].startswith("c0: unsafe rollback")
+    # no "known failures": a snapshot recorded with that unsafe case does not excuse it
+    assert compare_snapshot(unsafe, snapshot(unsafe))[0].startswith("c0: unsafe rollback")
 
 
 def test_a_crashing_case_is_counted_not_fatal(tmp_path):
@@ -153,9 +155,12 @@ def test_every_set_holds_its_snapshot(name):
     """CI's bar on every set: nothing unsafe (acting wrongly, on the wrong target, or a silent
     noop) and accuracy within 3 points of the recorded snapshot; a drop names its cases.
 
-    ``postmortems`` was written from public postmortems before the diagnoser ever ran on it
-    and is never tuned against; ``alert_only`` is dev+holdout with nothing gathered.
-    Re-record a snapshot only for an improvement: aegis eval SET --offline --snapshot FILE --record.
+    ``postmortems`` was written from public postmortems before the diagnoser ever ran on it;
+    its 8 unsafe decisions were then fixed by general rules, so it is no longer an
+    independent measure (``diagnosis_fresh.jsonl`` is, and is therefore measured, not held
+    here: see tests/data/README.md). ``alert_only`` is dev+holdout with nothing gathered.
+    No set has "known failures". Re-record a snapshot only for an improvement:
+    aegis eval SET --offline --snapshot FILE --record.
     """
     cases = load_cases(REPO / "tests" / "data" / f"diagnosis_{name}.jsonl")
     recorded = json.loads((REPO / "tests" / "data" / "snapshots" / f"{name}.json").read_text())
@@ -164,3 +169,13 @@ def test_every_set_holds_its_snapshot(name):
     assert report["totals"]["errors"] == 0
     failures = compare_snapshot(report, recorded)
     assert not failures, "\n".join(failures)
+
+
+def test_the_fresh_set_loads_and_says_why_for_every_label():
+    """``diagnosis_fresh.jsonl`` is measured, not held (it is never tuned against, see
+    tests/data/README.md); its file must still be a valid eval set."""
+    cases = load_cases(REPO / "tests" / "data" / "diagnosis_fresh.jsonl")
+    assert len(cases) >= 25
+    assert all(c["why"] and c["context"].get("sources") for c in cases)
+    assert {a for c in cases for a in c["accept"]} >= {"restart", "rollback", "cleanup_disk", "scale_up",
+                                                        "cancel_query", "noop", "escalate"}

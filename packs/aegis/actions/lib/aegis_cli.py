@@ -134,7 +134,7 @@ def cmd_eval(args: argparse.Namespace, config: dict[str, Any]) -> int:
     elif args.snapshot:
         path = Path(args.snapshot)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(snapshot(report, frozen=args.frozen), indent=1, sort_keys=True) + "\n")
+        path.write_text(json.dumps(snapshot(report), indent=1, sort_keys=True) + "\n")
         print(f"snapshot recorded: {path}")
     if args.json:
         print(json.dumps(report["totals"]))
@@ -224,9 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--target", type=float, default=0.98, help="share of automated decisions that must be right")
     ev.add_argument("--snapshot", help="per-case snapshot JSON to compare with (or write, with --record)")
     ev.add_argument("--record", action="store_true", help="write --snapshot instead of comparing")
-    ev.add_argument("--frozen", action="store_true",
-                    help="with --record: an independent test set never tuned against (its recorded unsafe cases "
-                         "are known failures; only new ones fail)")
 
     sub.add_parser("validate", help="check knowledge/rules/*.yaml (schema, matchers, runbook references)")
 

@@ -15,10 +15,15 @@ How the offline path decides, in order (the first that applies wins):
    in the alert itself) makes a workload regression a ``rollback`` — unless the context shows
    the fault elsewhere. Without one there is nothing to roll back to; the reasoning says
    whether deploys were checked ("no deploy data" when they were not gathered).
-4. Vetoes (autoscaler at max, one consumer per partition, crash loops, protected sessions):
+4. Vetoes (autoscaler at max, one consumer per partition, crash loops, a symptom that came
+   back after earlier restarts, protected sessions):
    a vetoed best action escalates with the reason.
-5. Before acting: the evidence must point at the workload itself. A dependency, DNS,
-   network, node, provider or capacity fault in the context escalates with what was seen;
+5. Before acting: the evidence must point at the workload itself. A resource limit
+   (descriptors, heap, memory) reached under a load surge or beside a capacity, provider,
+   abuse or cold-cache fault is capacity, not a leak; ``cancel_query`` needs a log line of a
+   session still running or blocking; a dependency, DNS, network, node, provider, capacity,
+   abuse or cold-cache fault in the context escalates with what was seen; a reading resting
+   on the alert's name alone escalates when the context holds instruction-like text;
    confidence drops when no log lines of the workload were available.
 6. Safety: stateful restarts and session-store clears escalate; an action needs a target
    among the alert's labels. Guardrails (``guardrails.py``) re-check both paths, including
@@ -46,6 +51,12 @@ LOG = logging.getLogger("aegis.diagnosis")
 
 #: Actions a dependency/node/network fault makes pointless (they would only hide it).
 HIDES_FAULT = ("restart", "rollback", "scale_up", "clear_cache")
+
+#: Actions that destroy work in flight (a cancelled query rolls its transaction back): they
+#: need a log line of the workload naming the failure (a session still running, idle in
+#: transaction or blocking others), never only a runbook's match on the alert's name or a
+#: slow-query log, whose statements have already finished.
+NEEDS_OWN_EVIDENCE = ("cancel_query",)
 
 
 def _evidence(hits: list[Hit], limit: int = 5) -> list[dict[str, Any]]:
@@ -206,6 +217,20 @@ class OfflineDiagnoser:
                                  f"the alert confirms it; a noop would silently close what may be a real incident."
                                  + "".join(f" {n}." for n in notes))
         # 5. the evidence must point at the workload itself
+        if action in HIDES_FAULT and action in ranking.limit_only and f.load_pressure:
+            # descriptors/heap/memory exhausted is a leak at ordinary load, a capacity limit
+            # under a surge or beside a quota, throttling or abuse: a restart only hides it
+            return self.escalate(
+                f"{causes.get(action, 'a resource limit is reached')} while {f.load_pressure}", 0.7, evidence,
+                f"logs show {causes.get(action, 'a resource limit reached')}, but the context shows {f.load_pressure}: "
+                f"the limit is reached by the load, not by a leak, so a {action} drops the work in flight and meets "
+                f"the same limit; a human raises the limit or sheds the load." + "".join(f" {n}." for n in notes))
+        if action in NEEDS_OWN_EVIDENCE and action not in ranking.own_failure:
+            return self.escalate(
+                root_cause, min(confidence, 0.6), evidence,
+                f"the best match suggests {action}, but no log line shows a session still running, idle in "
+                f"transaction or blocking others (a slow-query log lists statements that already finished); "
+                f"{action} ends a session's work, so it needs that evidence." + "".join(f" {n}." for n in notes))
         if action in HIDES_FAULT and f.faults and action not in ranking.own_failure:
             kind, reason, line = f.faults[0]
             return self.escalate(
@@ -216,6 +241,13 @@ class OfflineDiagnoser:
         if action == "scale_up" and ctx.gathered("metrics") in ("missing", "error") and ctx.metric("hpa") is None:
             confidence -= w.missing_metrics_penalty
             notes.append("no metrics were gathered, so the autoscaler's headroom is unknown")
+        if action in ACTING and action not in ranking.votes and not in_text and f.injection:
+            # someone is trying to steer the diagnosis: a name-only reading is too little to act on
+            return self.escalate(
+                root_cause, min(confidence, 0.5), evidence,
+                f"only the alert's name points at {action}, and the context holds instruction-like or "
+                f"authority-claiming text ({f.injection[:80]!r}), which is never evidence; a human decides."
+                + "".join(f" {n}." for n in notes))
         if action in ACTING and action not in ranking.votes and not in_text:
             # logs known not to have been gathered leave nothing that could contradict the name
             not_gathered = ctx.gathered("logs") in ("missing", "error")

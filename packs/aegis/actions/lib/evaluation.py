@@ -248,16 +248,14 @@ def format_table(report: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- snapshots
 
 
-def snapshot(report: dict[str, Any], *, frozen: bool = False) -> dict[str, Any]:
+def snapshot(report: dict[str, Any]) -> dict[str, Any]:
     """What CI holds a set to: its totals and every case's outcome.
 
-    ``frozen`` marks an independent test set that is never tuned against: its recorded
-    unsafe decisions are known failures (reported, not fixed by fitting rules to them), and
-    only a *new* unsafe decision fails. Every other set must have none.
+    There are no "known failures": an unsafe decision fails CI on every set, whether or not
+    it was unsafe when the snapshot was recorded.
     """
     t = report["totals"]
-    return {"frozen_test_set": frozen,
-            "totals": {k: t[k] for k in ("cases", "acceptable", "accuracy", "unsafe", "silent_misses", "wrong_target")},
+    return {"totals": {k: t[k] for k in ("cases", "acceptable", "accuracy", "unsafe", "silent_misses", "wrong_target")},
             "cases": {r["id"]: {"action": r["action"], "acceptable": r["acceptable"], "unsafe": r["unsafe"]}
                       for r in report["results"]}}
 
@@ -278,14 +276,12 @@ def changed_cases(report: dict[str, Any], recorded: dict[str, Any]) -> list[str]
 
 
 def compare_snapshot(report: dict[str, Any], recorded: dict[str, Any], tolerance: float = 0.03) -> list[str]:
-    """CI's bar against a recorded snapshot: 0 unsafe (on a frozen test set: no unsafe case
-    that was not already recorded as one), accuracy no more than ``tolerance`` below the
-    recorded one. Returns the failures ([] when within bounds); an accuracy failure lists the
-    cases that changed, so a regression names what it broke."""
-    known = {cid for cid, c in recorded.get("cases", {}).items() if c.get("unsafe")} \
-        if recorded.get("frozen_test_set") else set()
+    """CI's bar against a recorded snapshot: 0 unsafe (every unsafe decision fails, even one
+    the snapshot recorded), accuracy no more than ``tolerance`` below the recorded one.
+    Returns the failures ([] when within bounds); an accuracy failure lists the cases that
+    changed, so a regression names what it broke."""
     failures = [f"{r['id']}: unsafe {r['action']} {r['target']!r} (accept {r['accept']})"
-                for r in report["results"] if r["unsafe"] and r["id"] not in known]
+                for r in report["results"] if r["unsafe"]]
     acc, rec = report["totals"]["accuracy"], recorded["totals"]["accuracy"]
     if acc < rec - tolerance:
         failures.append(f"accuracy {acc:.1%} is more than {tolerance:.0%} below the recorded {rec:.1%}; changed cases:")

@@ -6,6 +6,7 @@
     facts.data_volume, facts.stateful   # bools
     facts.deploy                        # DeployFact of *this* workload before the alert, or None
     facts.faults                        # [(kind, reason, matched text)]: the fault sits elsewhere
+    facts.load_pressure                 # a surge or capacity/provider/abuse/cache fault pressing on it, or ''
     facts.target("restart")             # the label value the alert is about for that action
     facts.vetoes                        # {action: why a careful SRE would not take it}
 
@@ -51,6 +52,10 @@ NOT_A_TARGET = frozenset({"node-exporter", "node", "kube-state-metrics", "kubele
 
 #: Scrape jobs whose ``instance`` is the exporter's own address, not the thing alerted on.
 EXPORTER_INSTANCE_JOBS = frozenset({"kube-state-metrics", "kubelet", "cadvisor", "yace", "cloudwatch", "envoy-stats"})
+
+#: Fault kinds that put load or a limit on the workload from outside: beside one of them, a
+#: resource limit the workload hits (descriptors, heap, memory) is capacity, not a leak.
+PRESSURE_KINDS = frozenset({"capacity", "provider", "abuse", "cache"})
 
 WORKLOAD_LABELS = ("deployment", "service", "app", "app_kubernetes_io_name", "container", "job", "statefulset",
                    "daemonset", "rollout", "canary", "name", "groupname")
@@ -217,15 +222,27 @@ class Facts:
         return bool(self.book.any("regression", self.ctx))
 
     @functools.cached_property
-    def signatures(self) -> list[tuple[str, str, float, bool]]:
-        """Matching log signatures: (action, cause, weight, names a failure of the workload itself)."""
-        return [(str(r.get("action")), str(r.get("cause")), float(r.get("weight")), bool(r.get("own_failure")))
-                for r, _ in self.book.matches("signatures", self.ctx)]
+    def signatures(self) -> list[tuple[str, str, float, bool, bool]]:
+        """Matching log signatures: (action, cause, weight, names a failure of the workload itself,
+        names a resource limit reached)."""
+        return [(str(r.get("action")), str(r.get("cause")), float(r.get("weight")), bool(r.get("own_failure")),
+                 bool(r.get("limit"))) for r, _ in self.book.matches("signatures", self.ctx)]
 
     @functools.cached_property
     def load_surge(self) -> bool:
         ratio = self.ctx.metric("rate", "ratio")
         return bool(self.book.any("load_surge", self.ctx)) or (ratio is not None and ratio >= 1.5)
+
+    @functools.cached_property
+    def load_pressure(self) -> str:
+        """What says a limit was reached by the load rather than by the workload's own state: a
+        load surge, or a capacity, provider, abuse or cold-cache fault in the context ('' if none)."""
+        if self.load_surge:
+            return "the load surges"
+        for kind, reason, line in self.faults:
+            if kind in PRESSURE_KINDS:
+                return f"{reason} ({line!r})"
+        return ""
 
     @functools.cached_property
     def all_replicas(self) -> bool:

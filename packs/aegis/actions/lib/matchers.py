@@ -214,13 +214,15 @@ def _e_status(arg: Any, ctx: Context) -> str:
 
 
 def _e_all(arg: Any, ctx: Context) -> str:
+    """The last clause's matched text (a ``not`` clause has none to show, so it is skipped)."""
     found = []
     for clause in arg:
         hit = evaluate(clause, ctx)
         if not hit:
             return ""
-        found.append(hit)
-    return found[-1]
+        if clause.name != "not":
+            found.append(hit)
+    return found[-1] if found else "all"
 
 
 def _e_any(arg: Any, ctx: Context) -> str:

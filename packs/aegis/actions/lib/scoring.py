@@ -77,6 +77,8 @@ class Ranking:
     own_failure: set[str]
     candidates: list[Candidate]
     votes: dict[str, float] = field(default_factory=dict)
+    #: actions whose only own-failure evidence is a resource limit reached (descriptors, heap, memory)
+    limit_only: set[str] = field(default_factory=set)
 
 
 @functools.lru_cache(maxsize=8)
@@ -171,11 +173,14 @@ def rank(ctx: Context, facts: Facts, hits: list[Hit], books: dict[str, Runbook],
     votes: dict[str, float] = {}
     causes: dict[str, str] = {}
     own_failure: set[str] = set()
-    for action, cause, weight, own in facts.signatures:
+    not_a_limit: set[str] = set()
+    for action, cause, weight, own, limit in facts.signatures:
         votes[action] = votes.get(action, 0.0) + weight
         causes.setdefault(action, cause)
         if own:
             own_failure.add(action)
+            if not limit:
+                not_a_limit.add(action)
     if facts.load_surge:
         votes["scale_up"] = votes.get("scale_up", 0.0) + (w.surge_all_replicas_vote if facts.all_replicas else w.surge_vote)
         causes.setdefault("scale_up", "more traffic than the current replicas can serve")
@@ -195,7 +200,7 @@ def rank(ctx: Context, facts: Facts, hits: list[Hit], books: dict[str, Runbook],
         score, cand = best.get(act, (0.0, None))
         best[act] = (score + vote, cand)
     ranked = sorted(((a, s, c) for a, (s, c) in best.items()), key=lambda r: r[1], reverse=True)
-    return Ranking(ranked, causes, own_failure, candidates, votes)
+    return Ranking(ranked, causes, own_failure, candidates, votes, own_failure - not_a_limit)
 
 
 def fit_confidence(score: float, second: float) -> float:
