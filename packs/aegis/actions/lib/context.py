@@ -21,6 +21,7 @@ source with nothing configured is ``missing``. Logs are untrusted text, bounded 
 from __future__ import annotations
 
 import glob
+import importlib
 import json
 import os
 import time
@@ -231,6 +232,10 @@ def gather(incident: dict[str, Any], config: dict[str, Any], datastore: Any, run
     ctx = {"config": config, "section": section, "labels": labels, "service": service_of(labels), "datastore": datastore,
            "timeout": timeout, "max_lines": int(section.get("max_lines", 200)), "max_bytes": int(section.get("max_bytes", 65536)),
            "runbooks_dir": runbooks_dir}
+    if section.get("kubernetes_logs") or (config.get("kubernetes") or {}).get("host"):
+        # The client library's import (1-3 s, more on a busy runner; each st2 action is a
+        # new process) must not eat the cluster's time budget: a slow import is not a slow API.
+        importlib.import_module("backends.kubernetes_backend")
     deadline = time.monotonic() + timeout
     groups = {"logs": LOG_SOURCES, "deploys": DEPLOY_SOURCES, "metrics": {"prometheus": gather_metrics}}
     submitted = {kind: _GROUPS.submit(_run_group, ctx, sources, deadline) for kind, sources in groups.items()}
