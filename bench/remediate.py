@@ -78,6 +78,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="aegis-bench-"))
     port = free_port()
     (tmp / "victim.py").write_text(VICTIM)
+    # What the victim logs while it leaks: the diagnoser acts only when the workload's own
+    # logs confirm what the alert says (an alert name alone escalates).
+    (tmp / "victim.log").write_text(
+        '2026-11-30T11:58:00Z level=warn service=victim msg="RSS keeps growing" rss_bytes=1.8e9 uptime=5d\n'
+        '2026-11-30T11:59:00Z level=warn service=victim msg="memory usage above 90% of limit"\n')
     sv = supervisord.Supervisord(str(tmp), {"victim": f"{sys.executable} {tmp / 'victim.py'} {port}"})
     (tmp / "prom").mkdir()
     prom = prometheus.Prometheus(str(tmp / "prom"), [f"127.0.0.1:{port}"])
@@ -95,6 +100,7 @@ def main() -> int:
             "supervisor": {"url": sv.url, "username": sv.username, "password": sv.password},
             "prometheus": {"url": prom.url}, "alertmanager_api": {"url": am.url},
             "safety": {"cooldown_seconds": 0, "max_actions_per_target_per_hour": 100000},
+            "context": {"log_files": {"victim": [str(tmp / "victim.log")]}},
             # verification's own polling is waiting on the target: one healthy poll suffices here
             "verify": {"checks": {"HighMemoryUsage": [{"query": 'victim_memory_ratio{instance="${instance}"}', "below": 0.7}]},
                        "consecutive": 1, "interval_seconds": 0.2},

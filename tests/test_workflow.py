@@ -615,3 +615,24 @@ def test_st2_context_is_known_to_inspection_and_more_can_be_declared():
 def test_host_refuses_an_invalid_definition(launcher):
     with pytest.raises(WorkflowSpecError, match="nowhere"):
         WorkflowHost(BROKEN["unknown_task"][0], launch=launcher)
+
+
+def test_a_definition_is_compiled_once_and_runs_are_independent(launcher):
+    """Hosts of the same text share the parsed spec (inspection and composition happen once)
+    but each conductor has its own graph and state; an edited text is inspected again."""
+    text = workflow_text("publish")
+    first, second = WorkflowHost(text, launch=launcher), WorkflowHost(text, launch=launcher)
+    assert first.spec is second.spec
+    one, two = first.run({"a": 1, "b": 2}), second.run({"a": 5, "b": 6})
+    assert one.output["sum"] == 3 and two.output["sum"] == 11
+    assert first.conductor.graph is not second.conductor.graph
+    # the cached graph is what the conductor would compose itself
+    fresh = WorkflowHost(load_workflow_spec(text), launch=launcher)
+    assert fresh.run({"a": 1, "b": 2}).output == one.output
+    assert fresh.conductor.graph.serialize() == first.conductor.graph.serialize()
+    edited = text.replace("version: 1.0", "version: 1.0\n# edited", 1)
+    assert WorkflowHost(edited, launch=launcher).spec is not first.spec
+    with pytest.raises(WorkflowSpecError, match="nowhere"):
+        WorkflowHost(BROKEN["unknown_task"][0], launch=launcher)
+    with pytest.raises(WorkflowSpecError, match="nowhere"):  # a refusal is not cached as a success
+        WorkflowHost(BROKEN["unknown_task"][0], launch=launcher)

@@ -205,6 +205,95 @@ def test_incident_written_by_another_writer_is_merged(small_kb):
     assert index.status()["incidents"] == 2
 
 
+def test_learning_appends_one_vector_and_is_retrievable_right_after(small_kb, monkeypatch):
+    """A learned incident is one embedding added to the live index, not a rebuild, and the
+    next search (another process's view too) finds it; the result equals a full rebuild."""
+    import knowledge
+
+    _, settings = small_kb
+    index = KnowledgeIndex(settings)
+    index.update()
+    index.remember_incident("DiskFull|billing", "cleanup_disk", "resolved", summary="billing log volume full")
+    before = json.loads((settings.index_dir / (settings.index_dir / "CURRENT").read_text() / "docs.json").read_text())
+    embedded: list[str] = []
+    real_embed = knowledge.embed
+    monkeypatch.setattr(knowledge, "embed", lambda model, texts, **kw: embedded.extend(texts) or real_embed(model, texts, **kw))
+    index.remember_incident("QueueBacklog|payments", "scale_up", "resolved",
+                            summary="payments consumers fell behind a growing queue backlog")
+    assert len(embedded) == 1 and "payments" in embedded[0]
+    current = settings.index_dir / (settings.index_dir / "CURRENT").read_text()
+    docs = json.loads((current / "docs.json").read_text())
+    assert docs[:-1] == before and docs[-1]["signature"] == "QueueBacklog|payments"
+    assert json.loads((current / "manifest.json").read_text())["incident_files"] == 2
+    reader = KnowledgeIndex(settings)  # a second process's view
+    hits = reader.search("payments queue backlog growing, consumers behind", k=1)
+    assert hits[0].kind == "incident" and hits[0].signature == "QueueBacklog|payments" and hits[0].action == "scale_up"
+    monkeypatch.setattr(knowledge, "embed", real_embed)
+    rebuilt = KnowledgeIndex(settings).update(force=True)
+    assert rebuilt["count"] == len(docs)
+    again = reader.search("payments queue backlog growing, consumers behind", k=1)
+    assert again[0].id == hits[0].id and again[0].score == pytest.approx(hits[0].score, abs=1e-4)
+
+
+CRASH_MID_LEARN = """
+import os, sys
+import knowledge
+from knowledge import KnowledgeIndex, KnowledgeSettings
+settings = KnowledgeSettings.from_config({"knowledge": {"runbooks_dir": sys.argv[1], "index_dir": sys.argv[2]}})
+def die(*args, **kwargs):
+    os._exit(17)  # the process dies after recording the incident, while indexing it
+knowledge.embed = die
+KnowledgeIndex(settings).remember_incident("HighMemoryUsage|orders", "restart", "failed", summary="orders leaks memory")
+"""
+
+
+def test_a_crash_mid_learn_leaves_a_record_that_is_indexed_later(small_kb):
+    """The incident file is the record: written before indexing, it is evidence at once, and
+    the next search notices the index misses it and rebuilds from the files."""
+    import subprocess
+    import sys
+
+    books, settings = small_kb
+    index = KnowledgeIndex(settings)
+    index.update()
+    proc = subprocess.run([sys.executable, "-c", CRASH_MID_LEARN, str(books), str(settings.index_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 17, proc.stderr
+    assert index.status()["incidents"] == 0  # not indexed: the process died first
+    assert index.failed_actions("HighMemoryUsage|orders") == {"restart": 1}  # but recorded
+    index._last_stale_check = 0.0  # skip the 2 s throttle
+    hits = index.search("orders leaks memory, restart did not fix it", k=1)
+    assert hits[0].signature == "HighMemoryUsage|orders" and hits[0].outcome == "failed"
+    assert index.status()["incidents"] == 1
+    # the lock died with the process: the next learn goes through
+    index.remember_incident("HighMemoryUsage|orders", "restart", "resolved")
+    assert index.status()["incidents"] == 2
+
+
+def test_one_text_is_embedded_on_one_thread_and_the_setting_restored(small_kb):
+    import torch
+
+    import knowledge
+
+    _, settings = small_kb
+    torch.set_num_threads(2)
+    seen: list[int] = []
+    encoder = knowledge.get_embedder(settings.embedding_model)
+    real = encoder.encode
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    encoder.encode = spy
+    try:
+        knowledge.embed(settings.embedding_model, ["one query"])
+        knowledge.embed(settings.embedding_model, [f"text {i}" for i in range(knowledge.SINGLE_THREAD_TEXTS + 1)])
+    finally:
+        del encoder.encode
+    assert seen == [1, 2] and torch.get_num_threads() == 2
+
+
 def test_negative_evidence_and_later_success(small_kb):
     _, settings = small_kb
     index = KnowledgeIndex(settings)

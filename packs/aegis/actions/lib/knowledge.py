@@ -273,6 +273,34 @@ def get_embedder(model: str) -> Any:
     return SentenceTransformer(model, device="cpu")
 
 
+#: Up to this many texts are embedded on one thread (see :func:`_torch_threads`).
+SINGLE_THREAD_TEXTS = 4
+_TORCH_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Run torch on ``count`` intra-op threads (None: leave it), then restore.
+
+    Why: one sentence is too little work to split; on a busy machine the second thread waits
+    for a core, and a query or a learned incident took 60-570 ms on two threads against
+    20-45 ms on one (``bench/remediate.py``). Batches (an index rebuild) keep every core.
+    The setting is per process: the lock keeps two threads of one process from interleaving.
+    """
+    if count is None:
+        yield
+        return
+    import torch
+
+    with _TORCH_THREADS_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
 def embed(model: str, texts: list[str], batch_size: int = 32) -> Any:
     """L2-normalised float32 embeddings, shape (len(texts), dim)."""
     import numpy as np
@@ -281,9 +309,10 @@ def embed(model: str, texts: list[str], batch_size: int = 32) -> Any:
     if not texts:
         dim = encoder.get_sentence_embedding_dimension()
         return np.zeros((0, dim), dtype="float32")
-    vectors = encoder.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    with _torch_threads(1 if len(texts) <= SINGLE_THREAD_TEXTS else None):
+        vectors = encoder.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
     return np.ascontiguousarray(vectors, dtype="float32")
 
 
@@ -486,19 +515,37 @@ class KnowledgeIndex:
                 "summary": book.summary(),
             }
             docs.append((meta, book.embedding_text()))
-        for inc in self.incidents():
-            meta = {
-                "id": inc.id,
-                "kind": "incident",
-                "title": f"{inc.signature}: {inc.action} {inc.outcome}",
-                "action": inc.action,
-                "safety": "safe" if inc.outcome == "resolved" else "caution",
-                "summary": (inc.summary or inc.root_cause)[:700],
-                "signature": inc.signature,
-                "outcome": inc.outcome,
-            }
-            docs.append((meta, inc.embedding_text()))
+        docs.extend(self._incident_doc(inc) for inc in self.incidents())
         return docs
+
+    @staticmethod
+    def _incident_doc(inc: Incident) -> tuple[dict[str, Any], str]:
+        meta = {
+            "id": inc.id,
+            "kind": "incident",
+            "title": f"{inc.signature}: {inc.action} {inc.outcome}",
+            "action": inc.action,
+            "safety": "safe" if inc.outcome == "resolved" else "caution",
+            "summary": (inc.summary or inc.root_cause)[:700],
+            "signature": inc.signature,
+            "outcome": inc.outcome,
+        }
+        return meta, inc.embedding_text()
+
+    def _incident_file_count(self) -> int:
+        """Incident files on disk, readable or not: what a generation says it was built from.
+
+        A generation whose ``incident_files`` differs from this misses an incident (a learn
+        that stopped after recording it) or predates one: it is rebuilt from the files.
+        """
+        count = 0
+        with contextlib.suppress(FileNotFoundError):
+            with os.scandir(self.index_dir / "incidents") as dirs:
+                for entry in dirs:
+                    if entry.is_dir():
+                        with os.scandir(entry.path) as files:
+                            count += sum(1 for f in files if f.name.endswith(".json") and not f.name.startswith("."))
+        return count
 
     # ---- reading
 
@@ -555,7 +602,8 @@ class KnowledgeIndex:
             if now - self._last_stale_check < self.STALE_CHECK_SECONDS:
                 return snap
             self._last_stale_check = now
-            if snap.manifest.get("runbook_fingerprint") == self._runbook_fingerprint():
+            if (snap.manifest.get("runbook_fingerprint") == self._runbook_fingerprint()
+                    and snap.manifest.get("incident_files") == self._incident_file_count()):
                 return snap
         self.update()
         self._last_stale_check = now
@@ -595,71 +643,113 @@ class KnowledgeIndex:
 
         Returns counts: ``{"count", "embedded", "reused", "removed", "generation"}``.
         """
+        with _locked(self.index_dir):
+            return self._update_locked(force)
+
+    def _update_locked(self, force: bool) -> dict[str, Any]:
         import faiss
         import numpy as np
 
-        with _locked(self.index_dir):
-            fingerprint = self._runbook_fingerprint()
-            sources = self._source_docs()
-            old = None if force else self.snapshot()
-            reuse: dict[str, Any] = {}
-            if old is not None and old.manifest.get("model") == self.model and old.index.ntotal:
-                old_hashes = old.manifest.get("sources", {})
-                vectors = old.index.reconstruct_n(0, old.index.ntotal)
-                for pos, doc in enumerate(old.docs):
-                    digest = old_hashes.get(doc["id"])
-                    if digest:
-                        reuse[doc["id"] + "\0" + digest] = vectors[pos]
-            hashes: dict[str, str] = {}
-            rows: list[Any] = [None] * len(sources)
-            to_embed: list[int] = []
-            for i, (meta, text) in enumerate(sources):
-                digest = _sha(meta["kind"] + "\0" + text)
-                hashes[meta["id"]] = digest
-                vec = reuse.get(meta["id"] + "\0" + digest)
-                if vec is None:
-                    to_embed.append(i)
-                else:
-                    rows[i] = vec
-            if to_embed:
-                fresh = embed(self.model, [sources[i][1] for i in to_embed])
-                for i, vec in zip(to_embed, fresh, strict=True):
-                    rows[i] = vec
-            dim = int(rows[0].shape[0]) if rows else int(get_embedder(self.model).get_sentence_embedding_dimension())
-            matrix = np.ascontiguousarray(np.vstack(rows), dtype="float32") if rows else np.zeros((0, dim), "float32")
-            index = faiss.IndexFlatIP(dim)
-            if len(matrix):
-                index.add(matrix)
-            removed = 0
-            if old is not None:
-                removed = len({d["id"] for d in old.docs} - set(hashes))
-                unchanged = (
-                    not to_embed
-                    and old.manifest.get("sources") == hashes
-                    and old.docs == [m for m, _ in sources]  # metadata (action, safety) too
-                    and old.manifest.get("runbook_fingerprint") == fingerprint
-                )
-                if unchanged:
-                    return {"generation": old.generation, "count": len(sources), "embedded": 0,
-                            "reused": len(sources), "removed": 0}
-            manifest = {
-                "format": 1,
-                "model": self.model,
-                "dimension": dim,
-                "count": len(sources),
-                "metric": "inner_product_normalized",
-                "sources": hashes,
-                "runbook_fingerprint": fingerprint,
-                "built_at": time.time(),
-            }
-            generation = self._write_generation(manifest, [m for m, _ in sources], index)
-            return {
-                "generation": generation,
-                "count": len(sources),
-                "embedded": len(to_embed),
-                "reused": len(sources) - len(to_embed),
-                "removed": removed,
-            }
+        # The writers' lock is held (update(), remember_incident()).
+        fingerprint = self._runbook_fingerprint()
+        # Counted before reading: every file counted is read, so a generation holds at
+        # least the incidents its count says (incident files are never deleted).
+        incident_files = self._incident_file_count()
+        sources = self._source_docs()
+        old = None if force else self.snapshot()
+        reuse: dict[str, Any] = {}
+        if old is not None and old.manifest.get("model") == self.model and old.index.ntotal:
+            old_hashes = old.manifest.get("sources", {})
+            vectors = old.index.reconstruct_n(0, old.index.ntotal)
+            for pos, doc in enumerate(old.docs):
+                digest = old_hashes.get(doc["id"])
+                if digest:
+                    reuse[doc["id"] + "\0" + digest] = vectors[pos]
+        hashes: dict[str, str] = {}
+        rows: list[Any] = [None] * len(sources)
+        to_embed: list[int] = []
+        for i, (meta, text) in enumerate(sources):
+            digest = _sha(meta["kind"] + "\0" + text)
+            hashes[meta["id"]] = digest
+            vec = reuse.get(meta["id"] + "\0" + digest)
+            if vec is None:
+                to_embed.append(i)
+            else:
+                rows[i] = vec
+        if to_embed:
+            fresh = embed(self.model, [sources[i][1] for i in to_embed])
+            for i, vec in zip(to_embed, fresh, strict=True):
+                rows[i] = vec
+        dim = int(rows[0].shape[0]) if rows else int(get_embedder(self.model).get_sentence_embedding_dimension())
+        matrix = np.ascontiguousarray(np.vstack(rows), dtype="float32") if rows else np.zeros((0, dim), "float32")
+        index = faiss.IndexFlatIP(dim)
+        if len(matrix):
+            index.add(matrix)
+        removed = 0
+        if old is not None:
+            removed = len({d["id"] for d in old.docs} - set(hashes))
+            unchanged = (
+                not to_embed
+                and old.manifest.get("sources") == hashes
+                and old.docs == [m for m, _ in sources]  # metadata (action, safety) too
+                and old.manifest.get("runbook_fingerprint") == fingerprint
+                and old.manifest.get("incident_files") == incident_files
+            )
+            if unchanged:
+                return {"generation": old.generation, "count": len(sources), "embedded": 0,
+                        "reused": len(sources), "removed": 0}
+        manifest = {
+            "format": 1,
+            "model": self.model,
+            "dimension": dim,
+            "count": len(sources),
+            "metric": "inner_product_normalized",
+            "sources": hashes,
+            "runbook_fingerprint": fingerprint,
+            "incident_files": incident_files,
+            "built_at": time.time(),
+        }
+        generation = self._write_generation(manifest, [m for m, _ in sources], index)
+        return {
+            "generation": generation,
+            "count": len(sources),
+            "embedded": len(to_embed),
+            "reused": len(sources) - len(to_embed),
+            "removed": removed,
+        }
+
+    def _append_locked(self, incident: Incident) -> dict[str, Any] | None:
+        """Add one just-recorded incident to the live generation: one embedding, nothing re-read.
+
+        None when the live generation cannot simply be extended: there is none yet, it is of
+        another model, the runbooks changed, the id is already indexed, or the incident files
+        are not exactly what it holds plus this one (a learn stopped after recording its
+        incident, or another writer's is not indexed yet). The caller then rebuilds from the
+        files (:meth:`_update_locked`), which picks up every incident on disk.
+        """
+        import faiss
+
+        old = self.snapshot()
+        if old is None or old.manifest.get("model") != self.model:
+            return None
+        manifest = old.manifest
+        held = manifest.get("incident_files")
+        if (not isinstance(held, int) or self._incident_file_count() != held + 1
+                or manifest.get("runbook_fingerprint") != self._runbook_fingerprint()):
+            return None
+        meta, text = self._incident_doc(incident)
+        sources = manifest.get("sources") or {}
+        if meta["id"] in sources:
+            return None
+        vector = embed(self.model, [text])
+        if vector.shape[1] != manifest.get("dimension"):
+            return None
+        index = faiss.clone_index(old.index)
+        index.add(vector)
+        manifest = {**manifest, "count": index.ntotal, "incident_files": held + 1, "built_at": time.time(),
+                    "sources": {**sources, meta["id"]: _sha(meta["kind"] + "\0" + text)}}
+        generation = self._write_generation(manifest, [*old.docs, meta], index)
+        return {"generation": generation, "count": index.ntotal, "embedded": 1, "reused": index.ntotal - 1, "removed": 0}
 
     def _write_generation(self, manifest: dict[str, Any], docs: list[dict[str, Any]], index: Any) -> str:
         import faiss
@@ -711,9 +801,13 @@ class KnowledgeIndex:
     ) -> Incident:
         """Record a verified-resolved (or failed) remediation and index it.
 
-        The incident is first written as its own JSON file (atomic), then the index is
-        updated under the writers' lock from all incident files, so two processes
-        remembering at once both end up in the index.
+        The incident is first written as its own JSON file (atomic, fsynced): the record,
+        which ``failed_actions`` reads at once. Then, under the writers' lock, its vector is
+        appended to the live generation (one embedding); when that generation does not hold
+        exactly the other incident files, it is rebuilt from all of them instead, so two
+        processes remembering at once both end up in the index, and an incident whose
+        indexing was interrupted is indexed by the next writer or the next search
+        (:meth:`ensure_fresh` compares the counts).
         """
         if not isinstance(signature, str) or not signature.strip():
             raise KnowledgeError("incident signature must be a non-empty string")
@@ -744,7 +838,9 @@ class KnowledgeIndex:
         name = hashlib.sha256(incident.id.encode("utf-8")).hexdigest()[:32]
         atomic_write(directory / f"{name}.json", json.dumps(asdict(incident)).encode("utf-8"))
         if update_index:
-            self.update()
+            with _locked(self.index_dir):
+                if self._append_locked(incident) is None:
+                    self._update_locked(force=False)
         return incident
 
     def failed_actions(self, signature: str) -> dict[str, int]:
