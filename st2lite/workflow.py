@@ -50,6 +50,7 @@ from orquesta import conducting, events, graphing, statuses  # noqa: E402  (need
 from orquesta.expressions import base as expr_base  # noqa: E402
 from orquesta.specs import native as native_specs  # noqa: E402
 from orquesta.specs.native.v1.models import WorkflowSpec  # noqa: E402
+from orquesta.utils import jsonify as json_util  # noqa: E402
 
 __all__ = [
     "TaskActionRequest",
@@ -346,7 +347,8 @@ class WorkflowHost:
     result; the workflow itself then goes where the definition says.
 
     ``on_state(conductor.serialize())`` is called after every change of the conductor's
-    state; ``WorkflowConductor.deserialize()`` of any of them restores the conductor.
+    state; ``WorkflowConductor.deserialize()`` of any of them restores the conductor. The
+    callback may keep the dict (nothing in it is shared with a conductor), not change it.
     """
 
     def __init__(
@@ -784,8 +786,11 @@ class WorkflowHost:
             state = self._conductor.serialize()
             if state == self._last_state:
                 return
+            # serialize() copies everything but the spec's own dict, which hosts of one
+            # definition share (see _compile): copy that (ujson, as orquesta copies state).
+            state["spec"] = json_util.deepcopy(state["spec"])
             self._last_state = state
-            self._on_state(copy.deepcopy(state))
+            self._on_state(state)
         except Exception:
             # Persisting state is the runtime's job; its failure must not kill the workflow.
             LOG.exception("on_state callback failed")
