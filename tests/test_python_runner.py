@@ -80,6 +80,24 @@ def test_each_execution_gets_a_fresh_action_instance_in_a_reused_worker(runtime)
     assert after["distinct"] == after["instances"], "but never an Action instance"
 
 
+def test_an_execution_changing_its_config_does_not_change_the_next_ones(runtime):
+    pid = run(runtime, "svctest.outcome", mode="pid")["result"]["result"]
+    first = run(runtime, "svctest.outcome", mode="mutate_config")["result"]["result"]
+    second = run(runtime, "svctest.outcome", mode="mutate_config")["result"]["result"]
+    assert first == second == {"greeting": "hi"}
+    assert run(runtime, "svctest.outcome", mode="pid")["result"]["result"] == pid, "same warm worker throughout"
+
+
+def test_a_worker_that_dies_mid_execution_fails_it_and_is_replaced(runtime):
+    pid = run(runtime, "svctest.outcome", mode="pid")["result"]["result"]
+    record = run(runtime, "svctest.outcome", mode="crash")
+    assert record["status"] == "failed"
+    assert record["result"]["error"] == "action worker died during the execution"
+    after = run(runtime, "svctest.outcome", mode="pid")
+    assert after["status"] == "succeeded" and after["result"]["result"] != pid
+    assert run(runtime, "svctest.outcome", mode="ok")["result"]["result"] == {"fine": True}
+
+
 def test_actions_lib_is_on_the_path(runtime):
     assert run(runtime, "svctest.outcome", mode="lib")["result"]["result"] == "HELLO!"
 

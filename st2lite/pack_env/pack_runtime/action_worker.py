@@ -21,6 +21,7 @@ Run as ``python -m pack_runtime.action_worker --pack-dir DIR --pack REF --config
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import inspect
 import json
@@ -104,7 +105,9 @@ def run_one(request: dict[str, Any], pack: str, config: dict[str, Any], store: K
         try:
             action_cls = load_action_class(request["entry_point"])
             service = DatastoreService(store, pack, action_cls.__name__)
-            action = action_cls(config=config, action_service=service)
+            # Its own copy, as st2 loads the config in each execution's new process: what one
+            # execution changes in self.config never reaches the next in this worker.
+            action = action_cls(config=copy.deepcopy(config), action_service=service)
             value = action.run(**request.get("parameters", {}))
             status = "succeeded"
             if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
