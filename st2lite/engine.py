@@ -53,7 +53,7 @@ from .sensor_container import SensorProcess, SensorSpec
 from .settings import Settings, StartupError
 from .templating import RenderError, build_context, get_cast, render_action_parameters, render_template
 from .virtualenv import ensure_pack_virtualenv
-from .workflow import TaskActionRequest, WorkflowHost, WorkflowSpecError
+from .workflow import TaskActionRequest, WorkflowHost, WorkflowSpecError, precompile
 
 LOG = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ class Runtime:
             LOG.warning("marked %d execution(s) interrupted by a previous stop as abandoned: %s", len(abandoned), ", ".join(abandoned))
         self.started_at = time.time()
         self._trigger_processor = self._spawn(self._process_triggers, "trigger-processor")
+        #: Compiles the packs' workflows in the background (join it to wait for them).
+        self.precompiler = self._spawn(self._precompile_workflows, "workflow-precompile")
         for pack_rt in self.packs.values():
             if any(a.runner_type == "python-script" for a in pack_rt.pack.actions.values()):
                 self._pool(pack_rt).warm_up()
@@ -236,6 +238,15 @@ class Runtime:
         self._trigger_queue.put("")  # sweep what sensors recorded while we were down
         self.inquiries.start()  # st2's garbage collector: inquiries past their ttl time out
         self._started.set()
+
+    def _precompile_workflows(self) -> None:
+        """Parse, inspect and compose every workflow once, so the first alert does not wait on it."""
+        for action in list(self.actions.values()):
+            if action.runner_type == "orquesta" and action.entry_point_path and not self._stopping.is_set():
+                try:
+                    precompile(Path(action.entry_point_path).read_text())
+                except Exception:  # its executions will report the problem
+                    LOG.debug("precompiling %s failed", action.ref, exc_info=True)
 
     def _start_sensors(self, pack_rt: PackRuntime) -> None:
         for sensor in pack_rt.pack.sensors:

@@ -40,7 +40,8 @@ Why each shim exists, and when it can go:
     middle of a parse; st2lite runs several workflows in OS threads, where concurrent parses
     corrupt each other (``YaqlGrammarException`` on valid expressions, or wrong values).
     The engine is wrapped so that parsing is serialized; evaluation of a parsed statement
-    stays concurrent. This one is about threads, not Python 3.11: it goes only if st2lite
+    stays concurrent. The wrapper also keeps parsed statements, so each expression is parsed
+    once per process rather than on every evaluation. This one is about threads, not Python 3.11: it goes only if st2lite
     runs each workflow in its own process or yaql's engine becomes re-entrant.
 
 (e) Defence in depth, not compatibility: orquesta renders Jinja expressions with a plain
@@ -111,15 +112,33 @@ def _shim_inline_params_regex() -> None:
 
 
 class _SerializedYaqlEngine:
-    """A yaql engine whose ``engine(expression)`` (the parse) runs one thread at a time."""
+    """A yaql engine whose ``engine(expression)`` (the parse) runs one thread at a time.
+
+    Parsed statements are kept (up to ``MAX_PARSED``, oldest dropped first): a workflow
+    evaluates the same few dozen expressions on every run, and a parse costs more than
+    most evaluations. A statement is an immutable expression tree, evaluated against the
+    context it is given, so one statement serves concurrent evaluations (as Mistral caches
+    its parsed YAQL).
+    """
+
+    MAX_PARSED = 4096
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
         self._parse_lock = threading.Lock()
+        self._parsed: dict[str, Any] = {}
 
     def __call__(self, expression: str, options: dict | None = None) -> Any:
         with self._parse_lock:
-            return self._engine(expression, options)
+            if options is not None or not isinstance(expression, str):
+                return self._engine(expression, options)
+            statement = self._parsed.get(expression)
+            if statement is None:
+                statement = self._engine(expression, options)  # a parse error is not kept
+                if len(self._parsed) >= self.MAX_PARSED:
+                    self._parsed.pop(next(iter(self._parsed)))
+                self._parsed[expression] = statement
+            return statement
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)

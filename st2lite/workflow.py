@@ -59,6 +59,7 @@ __all__ = [
     "WorkflowSpecError",
     "inspect_workflow",
     "load_workflow_spec",
+    "precompile",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -306,6 +307,19 @@ def _compile(text: str) -> tuple[WorkflowSpec, dict]:
             _compiled.pop(next(iter(_compiled)))
         _compiled[text] = compiled
     return compiled
+
+
+def precompile(text: str) -> bool:
+    """Parse, inspect and compose a definition now, so its first run starts at once.
+
+    Returns False (and keeps nothing) for a definition that does not load: its runs then
+    fail as they would have. Example: ``precompile(Path("actions/workflows/x.yaml").read_text())``.
+    """
+    try:
+        _compile(text)
+    except WorkflowSpecError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------

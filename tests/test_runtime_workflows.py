@@ -138,3 +138,19 @@ def test_workflow_input_is_validated_before_anything_runs(runtime):
 
     with pytest.raises(ParameterValidationError, match="parameter 'a'"):
         runtime.execute("wftest.publish", {"a": "one"})
+
+
+def test_start_compiles_the_packs_workflows_before_the_first_run(make_runtime):
+    from st2lite import workflow
+
+    rt = make_runtime(WFTEST)
+    texts = {ref: (WFTEST / "actions" / a.entry_point).read_text()
+             for ref, a in ((r, a) for r, a in rt.actions.items() if a.runner_type == "orquesta")}
+    with workflow._compiled_lock:
+        workflow._compiled.clear()  # what earlier tests ran is compiled already
+    rt.start(sensors=False)
+    rt.precompiler.join(timeout=120)
+    assert not rt.precompiler.is_alive()
+    assert texts and all(text in workflow._compiled for text in texts.values())
+    record = rt.wait(rt.execute("wftest.publish", {"a": 1, "b": 2}), timeout=60)
+    assert record["status"] == "succeeded" and record["result"]["output"]["sum"] == 3

@@ -295,3 +295,18 @@ def test_jinja_sandbox_alone_does_not_stop_yaql_objects_and_vice_versa(tmp_path)
     assert jinja_only["popen"]["value"] is None and "Context" in jinja_only["yaql_context"]["value"]
     yaql_only = run_python(ESCAPES.format(only=(*base, "yaql_data_only"), cases=cases))
     assert yaql_only["yaql_context"]["value"] is None and (tmp_path / "pwned-popen").exists()
+
+
+def test_a_yaql_expression_is_parsed_once_and_evaluates_against_each_context():
+    from st2lite import shims
+
+    shims.apply()
+    from orquesta.expressions import base as expr_base
+    from orquesta.expressions import yql
+
+    engine = yql.YAQLEvaluator._engine
+    assert engine("$.a + 2 * $.b") is engine("$.a + 2 * $.b")
+    assert expr_base.evaluate("<% ctx().a + 2 * ctx().b %>", {"a": 1, "b": 2}) == 5
+    assert expr_base.evaluate("<% ctx().a + 2 * ctx().b %>", {"a": 10, "b": 0}) == 10
+    with pytest.raises(Exception, match="(?i)yaql|parse|grammar|lexical"):
+        expr_base.evaluate("<% ctx().a + %>", {"a": 1})
