@@ -156,15 +156,32 @@ class WorkerPool:
         return worker
 
     def warm_up(self) -> None:
-        """Start one worker now so the first execution does not wait for imports."""
+        """Start every worker now, so no execution waits for a worker's imports (also the
+        first time two run at once, as a workflow's parallel tasks do)."""
+        while True:
+            with self._cond:
+                if self._count >= self._size or self._closed:
+                    return
+                self._count += 1
+            self._add_worker()
+
+    def _add_worker(self) -> None:
+        """Start a worker (counted already) and make it available; it is used once ready."""
+        try:
+            worker = self._spawn()
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
         with self._cond:
-            if self._count:
+            if self._closed:
+                self._count -= 1
+            else:
+                self._idle.append(worker)
+                self._cond.notify()
                 return
-            self._count += 1
-        worker = self._spawn()
-        with self._cond:
-            self._idle.append(worker)
-            self._cond.notify()
+        worker.kill()
 
     def _acquire(self) -> _Worker:
         with self._cond:
@@ -172,7 +189,9 @@ class WorkerPool:
                 if self._closed:
                     raise RuntimeError("worker pool is closed")
                 while self._idle:
-                    worker = self._idle.pop()
+                    # A worker that is ready first; one still importing only when none is.
+                    ready = [i for i, w in enumerate(self._idle) if w.ready]
+                    worker = self._idle.pop(ready[-1] if ready else -1)
                     if worker.alive():
                         return worker
                     self._count -= 1
@@ -194,9 +213,17 @@ class WorkerPool:
         with self._cond:
             if healthy and not self._closed:
                 self._idle.append(worker)
-            else:
+                self._cond.notify()
+                return
+            replace = not self._closed  # a killed or dead worker: start its successor now
+            if not replace:
                 self._count -= 1
             self._cond.notify()
+        if replace:
+            try:
+                self._add_worker()
+            except OSError:  # cannot start one now: the next execution starts one
+                LOG.exception("could not start a replacement action worker")
 
     def run(self, entry_point: Path, parameters: dict[str, Any], timeout: float) -> ExecutionReply:
         worker = self._acquire()

@@ -93,6 +93,10 @@ def test_a_worker_that_dies_mid_execution_fails_it_and_is_replaced(runtime):
     record = run(runtime, "svctest.outcome", mode="crash")
     assert record["status"] == "failed"
     assert record["result"]["error"] == "action worker died during the execution"
+    # its successor is started at once, not when the next execution asks for one
+    pool = runtime.packs["svctest"].pool
+    successors = [w for w in pool._idle if w.proc.pid != pid]
+    assert len(successors) == 1 and successors[0].alive()
     after = run(runtime, "svctest.outcome", mode="pid")
     assert after["status"] == "succeeded" and after["result"]["result"] != pid
     assert run(runtime, "svctest.outcome", mode="ok")["result"]["result"] == {"fine": True}
@@ -158,3 +162,15 @@ def test_a_runner_st2lite_does_not_run_fails_with_a_clear_error(runtime):
     assert record["result"]["error"] == (
         "runner 'local-shell-cmd' is not supported by st2lite (supported: python-script, orquesta, noop, inquirer)"
     )
+
+
+def test_start_warms_every_worker_of_the_pool(make_runtime):
+    """No execution waits for a worker's imports, also when two run at once."""
+    rt = make_runtime(FIXTURE_PACKS / "svctest", workers_per_pack=2)
+    rt.start(sensors=False)
+    pool = rt.packs["svctest"].pool
+    workers = list(pool._idle)
+    assert len(workers) == 2 and len({w.proc.pid for w in workers}) == 2
+    assert all(w.started.wait(60) and w.ready for w in workers)
+    pids = {run(rt, "svctest.outcome", mode="pid")["result"]["result"] for _ in range(3)}
+    assert pids <= {w.proc.pid for w in workers}, "executions ran in the warm workers"
