@@ -289,19 +289,55 @@ def load_workflow_spec(
 # default app context), so a cached one is the same workflow. Specs are read-only once
 # built; each conductor gets its own copy of the graph.
 _COMPILED_MAX = 64
-_compiled: dict[str, tuple[WorkflowSpec, dict]] = {}
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    spec: WorkflowSpec
+    graph: dict  # the composed graph, serialized (each run deserializes its own copy)
+    cycles: tuple[frozenset, ...]  # the graph's cycles, as sets of task ids
+
+    def new_graph(self) -> graphing.WorkflowGraph:
+        """A private graph for one conductor, answering ``in_cycle`` from the cycles found
+        at compile time: orquesta enumerates every cycle of the graph on each call (for
+        every task the workflow runs), and a conductor never changes its graph."""
+        graph = graphing.WorkflowGraph.deserialize(self.graph)
+        cycles = self.cycles
+        graph.in_cycle = lambda task_id: [sorted(c) for c in cycles if task_id in c]
+        return graph
+
+
+def _memoize_split_tasks(spec: WorkflowSpec) -> None:
+    """``tasks.is_split_task(name)`` looks at every transition of the workflow each time it
+    is asked (once per task run); its answer depends only on the (read-only) spec."""
+    tasks = spec.tasks
+    if tasks is None:
+        return
+    original, answers = tasks.is_split_task, {}
+
+    def is_split_task(task_name: str) -> bool:
+        if task_name not in answers:
+            answers[task_name] = original(task_name)
+        return answers[task_name]
+
+    tasks.is_split_task = is_split_task
+
+
+_compiled: dict[str, _Compiled] = {}
 _compiled_lock = threading.Lock()
 
 
-def _compile(text: str) -> tuple[WorkflowSpec, dict]:
-    """``(spec, serialized graph)`` of a workflow definition text; raises WorkflowSpecError."""
+def _compile(text: str) -> _Compiled:
+    """The compiled form of a workflow definition text; raises WorkflowSpecError."""
     with _compiled_lock:
         found = _compiled.get(text)
     if found is not None:
         return found
     spec = load_workflow_spec(text)
-    conductor = conducting.WorkflowConductor(spec)
-    compiled = (spec, conductor.graph.serialize())
+    graph = conducting.WorkflowConductor(spec).graph
+    cycles = tuple(frozenset(c["tasks"]) for c in graph.get_cycles())
+    compiled = _Compiled(spec, graph.serialize(), cycles)
+    _memoize_split_tasks(spec)
     with _compiled_lock:
         if len(_compiled) >= _COMPILED_MAX:
             _compiled.pop(next(iter(_compiled)))
@@ -374,10 +410,11 @@ class WorkflowHost:
         on_state: Callable[[dict], None] | None = None,
         state: dict | None = None,
     ) -> None:
-        #: The composed graph for a definition given as text (None: the conductor composes it).
-        self._graph: dict | None = None
+        #: A definition given as text is compiled once (None: the conductor composes its graph).
+        self._compiled: _Compiled | None = None
         if isinstance(spec, str):
-            self.spec, self._graph = _compile(spec)
+            self._compiled = _compile(spec)
+            self.spec = self._compiled.spec
         else:
             self.spec = load_workflow_spec(spec) if not isinstance(spec, WorkflowSpec) else spec
         #: A conductor state saved by ``on_state`` (the history DB): ``resume()`` continues it.
@@ -473,10 +510,10 @@ class WorkflowHost:
         conductor = conducting.WorkflowConductor(
             self.spec, context={"st2": self._st2_context}, inputs=copy.deepcopy(inputs or {})
         )
-        if self._graph is not None:
+        if self._compiled is not None:
             # What ``conductor.graph`` would compose on first use (orquesta 1.2.0 keeps it in
             # ``_graph``); a private copy, as the conductor may annotate it.
-            conductor._graph = graphing.WorkflowGraph.deserialize(self._graph)
+            conductor._graph = self._compiled.new_graph()
         self._conductor = conductor
         try:
             # The first access renders input and vars; an error there fails the workflow.

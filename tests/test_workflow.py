@@ -636,3 +636,61 @@ def test_a_definition_is_compiled_once_and_runs_are_independent(launcher):
         WorkflowHost(BROKEN["unknown_task"][0], launch=launcher)
     with pytest.raises(WorkflowSpecError, match="nowhere"):  # a refusal is not cached as a success
         WorkflowHost(BROKEN["unknown_task"][0], launch=launcher)
+
+
+LOOP_THEN_JOIN = """
+version: 1.0
+input:
+  - n
+vars:
+  - i: 0
+  - seen: []
+tasks:
+  init:
+    action: core.noop
+    next:
+      - do: step
+  # step has two inbound transitions (init and itself): a split task inside a cycle
+  step:
+    action: core.noop
+    next:
+      - when: <% ctx().i < ctx().n %>
+        publish:
+          - seen: <% ctx().seen + list(ctx().i) %>
+          - i: <% ctx().i + 1 %>
+        do: step
+      - when: <% ctx().i >= ctx().n %>
+        do:
+          - left
+          - right
+  left:
+    action: core.noop
+    next:
+      - do: joined
+  right:
+    action: core.noop
+    next:
+      - do: joined
+  joined:
+    join: all
+    action: core.noop
+output:
+  - seen: <% ctx().seen %>
+"""
+
+
+def test_a_compiled_cycle_routes_like_the_conductors_own_graph(launcher):
+    """The cycles found at compile time answer in_cycle as orquesta would: a split task inside
+    a loop keeps its route, so both hosts record the same tasks on the same routes."""
+    compiled = WorkflowHost(LOOP_THEN_JOIN, launch=launcher)
+    plain = WorkflowHost(load_workflow_spec(LOOP_THEN_JOIN), launch=launcher)
+    a, b = compiled.run({"n": 3}), plain.run({"n": 3})
+    assert a.status == b.status == "succeeded"
+    assert a.output == b.output == {"seen": [0, 1, 2]}
+
+    def trail(host):
+        return [(t["id"], t["route"], t["status"]) for t in host.conductor.workflow_state.sequence]
+
+    assert trail(compiled) == trail(plain)
+    assert [t for t, _, _ in trail(compiled)].count("step") == 4
+    assert compiled.conductor.graph.in_cycle("step") and not compiled.conductor.graph.in_cycle("left")

@@ -13,16 +13,21 @@ On disk (``index_dir``)::
 
     CURRENT                  name of the live generation (replaced by rename: atomic)
     gen-<ns>-<pid>/          one immutable generation of the index
-        manifest.json        model, dimension, count, per-document source hashes
+        manifest.json        model, dimension, count, per-document source hashes,
+                             runbook fingerprint, incident files it was built from
         docs.json            document metadata, in vector order
         index.faiss          IndexFlatIP over L2-normalised vectors (inner product = cosine)
     incidents/<sig-hash>/<id>.json   every remembered incident, the source of truth
     .lock                    fcntl lock taken by writers
 
 Readers never take the lock: they read ``CURRENT`` and open that generation, which no
-writer modifies. Writers lock, rebuild from the sources (runbooks + incident files, so a
-concurrent writer's incident is always picked up), reuse the vectors of unchanged
-documents, write a new generation and swap ``CURRENT``.
+writer modifies. Writers lock, write a new generation and swap ``CURRENT``. A rebuild
+(``update()``) reads the sources (runbooks + incident files, so a concurrent writer's
+incident is always picked up) and reuses the vectors of unchanged documents. Learning one
+incident (``remember_incident``) appends its one vector to the live generation instead,
+when that generation holds exactly the other incident files (its manifest counts them);
+otherwise, e.g. after a learn that died between recording its incident and indexing it,
+it rebuilds. Searches notice such a gap too (``ensure_fresh``) and rebuild.
 
 Heavy imports (numpy, faiss, torch via sentence-transformers) happen lazily, so code that
 only parses runbooks or reads incident history stays fast to import.
