@@ -88,6 +88,19 @@ class LearnIncidentActionTest(BaseActionTestCase):
             alert=MEM, action="restart", outcome="failed", summary="memory climbed back in 20m")
         assert ok and incident["signature"] == "HighMemoryUsage|reports"
 
+    def test_a_learned_incident_is_found_by_the_next_search(self):
+        config = fresh_index_config()
+        learn = self.get_action_instance(config)
+        ok, incident = learn.run(
+            alert=alert("QueueBacklog", deployment="billing-worker",
+                        annotations={"summary": "billing-worker consumers fell behind a growing invoice queue"}),
+            action="scale_up", outcome="resolved", root_cause="too few consumers for the month-end batch")
+        assert ok and incident["via"] == "in-process"
+        search_action = KnowledgeSearchAction(config=config, action_service=learn.action_service)
+        ok, found = search_action.run(text="invoice queue backlog, consumers behind", k=1)
+        assert ok and found["hits"][0]["kind"] == "incident"
+        assert (found["hits"][0]["signature"], found["hits"][0]["action"]) == ("QueueBacklog|billing-worker", "scale_up")
+
 
 class KnowledgeActionsTest(BaseActionTestCase):
     action_cls = KnowledgeSearchAction
