@@ -54,8 +54,9 @@ class ClearCacheTest(BaseActionTestCase):
         report = self.get_action_instance(self.config()).run(incident_id="inc-2", target="cache-1", dry_run=False)
         self.assertEqual(report["result"]["removed"], {"product:v1:": 1234})
         self.assertEqual(self.r.dbsize(), 101)
-        self.assertEqual(len(list(self.r.scan_iter("session:*"))), 50)
-        self.assertEqual(len(list(self.r.scan_iter("product:v2:*"))), 50)
+        # SCAN may return a key twice (while Redis rehashes after many deletions): count distinct keys
+        self.assertEqual(len(set(self.r.scan_iter("session:*"))), 50)
+        self.assertEqual(len(set(self.r.scan_iter("product:v2:*"))), 50)
         self.assertEqual(self.r.get("product:v1*weird"), b"glob chars are literal")
 
     def test_an_instance_not_declared_a_cache_is_never_touched(self):
