@@ -22,7 +22,9 @@ How the offline path decides, in order (the first that applies wins):
    (descriptors, heap, memory) reached under a load surge or beside a capacity, provider,
    abuse or cold-cache fault is capacity, not a leak; ``cancel_query`` needs a log line of a
    session still running or blocking; a dependency, DNS, network, node, provider, capacity,
-   abuse or cold-cache fault in the context escalates with what was seen; a reading resting
+   abuse or cold-cache fault in the context, or a log line an escalating signature reads as
+   pointing outside the workload (an exhausted connection pool), escalates with what was seen
+   unless the workload's own failure is in the logs; a reading resting
    on the alert's name alone escalates when the context holds instruction-like text;
    confidence drops when no log lines of the workload were available.
 6. Safety: stateful restarts and session-store clears escalate; an action needs a target
@@ -238,6 +240,16 @@ class OfflineDiagnoser:
                 f"the best match suggests {action} of {f.target(action) or 'the workload'}, but the context shows "
                 f"the fault outside it: {line!r}; {action} would only hide it."
                 + "".join(f" {n}." for n in notes))
+        if action in HIDES_FAULT and f.outside_lines and action not in ranking.own_failure:
+            # a rule reads a line as pointing outside the workload (an exhausted connection pool:
+            # the database is slow or saturated, or the pool too small); no runbook's liking for
+            # the same line outweighs it, only the workload's own failure evidence does
+            line = sorted(f.outside_lines)[0]
+            return self.escalate(
+                causes.get("escalate") or root_cause, 0.7, evidence,
+                f"the best match suggests {action} of {f.target(action) or 'the workload'}, but the logs show "
+                f"{causes.get('escalate', 'a fault outside it')}: {line[:160]!r}, with no failure of the workload's "
+                f"own; {action} would only hide it." + "".join(f" {n}." for n in notes))
         if action == "scale_up" and ctx.gathered("metrics") in ("missing", "error") and ctx.metric("hpa") is None:
             confidence -= w.missing_metrics_penalty
             notes.append("no metrics were gathered, so the autoscaler's headroom is unknown")

@@ -7,6 +7,7 @@
     facts.deploy                        # DeployFact of *this* workload before the alert, or None
     facts.faults                        # [(kind, reason, matched text)]: the fault sits elsewhere
     facts.load_pressure                 # a surge or capacity/provider/abuse/cache fault pressing on it, or ''
+    facts.outside_lines                 # lines an escalating signature reads as a fault outside the workload
     facts.target("restart")             # the label value the alert is about for that action
     facts.vetoes                        # {action: why a careful SRE would not take it}
 
@@ -227,6 +228,19 @@ class Facts:
         names a resource limit reached)."""
         return [(str(r.get("action")), str(r.get("cause")), float(r.get("weight")), bool(r.get("own_failure")),
                  bool(r.get("limit"))) for r, _ in self.book.matches("signatures", self.ctx)]
+
+    @functools.cached_property
+    def outside_lines(self) -> frozenset[str]:
+        """Log lines and annotations that a signature reads as a fault outside the workload (an
+        ``escalate`` signature that names no failure of the workload itself, e.g. an exhausted
+        connection pool): a runbook signal found only in these lines is no evidence for acting
+        on the workload (``scoring.signal_bonus`` ignores it)."""
+        hits = [hit.lower() for r, hit in self.book.matches("signatures", self.ctx)
+                if r.get("action") == "escalate" and not r.get("own_failure") and hit]
+        if not hits:
+            return frozenset()
+        pieces = [*(str(v) for v in self.ctx.annotations.values()), *self.ctx.logs]
+        return frozenset(p for p in pieces if any(h in p.lower() for h in hits))
 
     @functools.cached_property
     def load_surge(self) -> bool:

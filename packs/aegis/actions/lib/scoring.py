@@ -7,7 +7,8 @@
     ranking.ranked                                 # [(action, score, Candidate | None)], best first
 
 A runbook's score is its cosine similarity to the alert plus a bonus for its ``signals``
-found in the alert (the alert name exactly, or phrases in annotations/logs); log signatures,
+found in the alert (the alert name exactly, or phrases in annotations/logs, except lines an
+escalating signature reads as a fault outside the workload); log signatures,
 load surges, single-replica hints and past incidents add votes per action. Every number is a
 ``Weights`` field, configurable under ``diagnosis.weights`` (defaults documented in
 ``config.schema.yaml``).
@@ -129,15 +130,24 @@ def retrieve(settings: KnowledgeSettings, ctx: Context, k: int = OFFLINE_HITS) -
         return []
 
 
-def signal_bonus(book: Runbook, ctx: Context, w: Weights, name_share: int = 1) -> tuple[float, list[str]]:
+def signal_bonus(book: Runbook, ctx: Context, w: Weights, name_share: int = 1,
+                 outside: frozenset[str] = frozenset()) -> tuple[float, list[str]]:
     """Bonus for runbook signals present in the alert: its name exactly, or phrases in text.
 
     An alert name listed by several runbooks discriminates less, so its bonus is shared.
+    ``outside`` are the lines a rule reads as a fault outside the workload
+    (``Facts.outside_lines``): a phrase found only there is not counted, so a runbook that
+    lists a line among its signals cannot outvote the rule that says where that line points
+    (a Hikari "Connection is not available" is an exhausted pool, not a deadlock of ours).
     """
     bonus = 0.0
     matched: list[str] = []
     name = ctx.alertname.lower()
-    text = (ctx.annotation_text + "\n" + ctx.log_text).lower()
+    if outside:
+        pieces = [*(str(v) for v in ctx.annotations.values()), *ctx.logs]
+        text = "\n".join(p for p in pieces if p not in outside).lower()
+    else:
+        text = (ctx.annotation_text + "\n" + ctx.log_text).lower()
     for signal in book.signals:
         s = signal.lower()
         if s == name:
@@ -162,7 +172,7 @@ def rank(ctx: Context, facts: Facts, hits: list[Hit], books: dict[str, Runbook],
     names = workload_names(ctx.labels)
     for book in books.values():
         sim = sim_by_id.get(book.id, 0.0)
-        bonus, matched = signal_bonus(book, ctx, w, name_share)
+        bonus, matched = signal_bonus(book, ctx, w, name_share, facts.outside_lines)
         if book.services and not names & {s.lower() for s in book.services}:
             bonus -= w.other_service_penalty
         candidates.append(Candidate(book.action, sim + bonus, book, sim, matched))
