@@ -317,3 +317,33 @@ def normalize(ctx: dict):
     from alert_context import normalize_context
 
     return normalize_context(ctx)
+
+
+def _stalled(logs, **labels):
+    return context(alert("RequestsStalled", severity="critical", deployment="billing-svc", namespace="billing",
+                         annotations={"description": "billing-svc served no requests for 5 minutes"}, **labels),
+                   logs=logs)
+
+
+def test_an_exhausted_connection_pool_is_not_restarted_though_a_runbook_lists_its_line():
+    """The deadlock runbook lists the Hikari "Connection is not available" line among its
+    signals; the rule that reads it as an exhausted pool (the database is slow or saturated,
+    or the pool too small) decides: a restart only hides it."""
+    pool = ["2025-06-02 10:29:41.112 WARN  [http-nio-8080-exec-17] c.z.h.pool.HikariPool : "
+            "HikariPool-1 - Connection is not available, request timed out after 30004ms.",
+            "2025-06-02 10:29:43.870 ERROR [http-nio-8080-exec-3] o.h.e.j.s.SqlExceptionHelper : "
+            "HikariPool-1 - Connection is not available, request timed out after 30001ms."]
+    out = diagnose(_stalled(pool), shared_index_config())
+    assert out["action"] == "escalate" and "connection" in out["root_cause"], out
+    assert "deadlock-thread-hang" not in out["reasoning"] or "hide" in out["reasoning"], out
+
+    # counterpart: the workload's own thread dump shows the deadlock holding the connections
+    dump = ["Found one Java-level deadlock:",
+            '"http-nio-8080-exec-4": waiting to lock monitor 0x00007f3a2c004e28 (object 0x00000006c1a2b3c8, '
+            "a com.acme.billing.LedgerCache),",
+            '  which is held by "ledger-flush-1"',
+            *pool]
+    out = diagnose(_stalled(dump), shared_index_config())
+    assert out["action"] == "restart" and out["target"] == "billing-svc", out
+    out = diagnose(_stalled(dump[:3]), shared_index_config())
+    assert out["action"] == "restart" and out["target"] == "billing-svc", out
