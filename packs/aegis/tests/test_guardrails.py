@@ -305,6 +305,32 @@ def test_informational_throttling_far_below_the_limit_is_not_noise():
     assert out["action"] == "escalate", out
 
 
+@pytest.mark.parametrize("harm", [
+    "71% throttling of CPU for container api; it uses 0.4 of its 4 CPU limit.",
+    "Container api is throttled in 58% of periods, but usage is only 9% of the limit.",
+    "CFS throttling 44% with usage at 12% of limit.",
+    "Throttled 63% of periods - container consuming 250m of a 2000m limit.",
+    "Throttling 52%. Usage 0.3 CPU, limit 2 CPU.",
+    "api throttled heavily (usage 0.2 cores / 1.5 cores limit)",
+])
+def test_informational_throttling_reads_the_usage_share_however_it_is_phrased(harm):
+    out = diagnose(context(alert("CPUThrottlingHigh", severity="info", pod="api-1", container="api", namespace="x",
+                                 annotations={"description": harm})), shared_index_config())
+    assert out["action"] == "escalate", out
+
+
+@pytest.mark.parametrize("noise", [
+    "39% throttling of CPU for container api; usage at 95% of its limit.",   # near the limit: demand, not the quota
+    "Throttled 30% of periods; the container uses 0.9 of its 1 CPU limit.",
+    "Throttling 41% on 3 of 6 pods.",                                          # a count, not a share of a limit
+    "Throttling 35%, usage 1.8 CPU, limit 2 CPU.",
+])
+def test_informational_throttling_near_the_limit_stays_noise(noise):
+    out = diagnose(context(alert("CPUThrottlingHigh", severity="info", pod="api-1", container="api", namespace="x",
+                                 annotations={"description": noise})), shared_index_config())
+    assert out["action"] == "noop", out
+
+
 def test_a_name_only_reading_beside_instruction_like_text_escalates():
     plain = context(_memory_alert("memory high"))
     assert diagnose(plain, shared_index_config())["action"] == "restart"

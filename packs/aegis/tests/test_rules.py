@@ -86,7 +86,7 @@ def ctx_of(**kw):
 
 def test_the_matcher_table():
     assert {"regex", "label_present", "label_equals", "label_tokens", "metric_at_least", "metric_reaches",
-            "count_at_least", "status", "all", "any", "not"} == set(MATCHERS)
+            "count_at_least", "share_at_most", "status", "all", "any", "not"} == set(MATCHERS)
     c = ctx_of(labels={"mountpoint": "/var/lib/postgresql", "instance": "db-1"}, logs=["restarted 4 times"],
                metrics={"hpa_current": 5, "hpa_max": {"query": "q", "value": 5}})
     assert evaluate(compile_match({"regex": {"pattern": "postgres", "in": ["mount"]}}), c) == "postgres"
@@ -98,6 +98,25 @@ def test_the_matcher_table():
                                            {"label_equals": {"label": "instance", "values": ["DB-1"]}}]}), c)
     with pytest.raises(MatchError, match=r"match.regex.in: unknown field 'body'"):
         compile_match({"regex": {"pattern": "x", "in": ["body"]}})
+
+
+@pytest.mark.parametrize(("text", "share"), [
+    ("uses 20% of its CPU limit", "20% of its CPU limit"),
+    ("at 7 percent of the quota", "7 percent of the quota"),
+    ("0.3 of its 2 CPU limit", "0.3 of its 2 CPU limit"),
+    ("consuming 300m of a 2000m limit", "300m of a 2000m limit"),
+    ("usage 0.25 cores / 2 cores limit", "0.25 cores / 2 cores limit"),
+    ("Usage 0.4 CPU, limit 2 CPU", "Usage 0.4 CPU, limit 2 CPU"),
+    ("usage at 80% of its limit", ""),       # above the share
+    ("0.9 of its 1 CPU limit", ""),
+    ("3 of 6 pods", ""),                     # not a share of a limit
+    ("62% throttling of CPU", ""),
+])
+def test_share_at_most_reads_a_share_of_a_limit(text, share):
+    clause = compile_match({"share_at_most": {"of": ["limit", "quota"], "value": 0.5, "in": ["annotations"]}})
+    assert evaluate(clause, ctx_of(annotations={"description": text})) == share
+    with pytest.raises(MatchError, match=r"match.share_at_most.of: must be a non-empty list of words"):
+        compile_match({"share_at_most": {"of": ["lim(it"], "value": 0.5, "in": ["annotations"]}})
 
 
 def test_one_catalogue_drives_the_llm_schema_and_the_action_output_schema():

@@ -9,6 +9,10 @@ the matcher's argument. ``all``/``any``/``not`` combine clauses. Matchers only *
 context (alert text is data; nothing in it is evaluated). Regular expressions are compiled
 once when the rule file loads, case-insensitive unless ``case_sensitive: true``.
 
+``share_at_most`` reads a stated share of a limit however it is phrased ("30% of the limit",
+"0.3 of its 2 CPU limit", "300m of a 2000m limit", "usage 0.3 CPU, limit 2 CPU") and matches
+when it is at most ``value``.
+
 Fields a ``regex`` can look ``in``: ``alertname``, ``labels`` (all values), ``label:<name>``,
 ``annotations``, ``logs``, ``mount`` (the mountpoint-like label), ``subject`` (alert name and
 label values), ``text`` (alert name, annotations and logs).
@@ -137,6 +141,54 @@ def _c_count(arg: Any, where: str) -> Any:
     return pattern, fields, group, arg["value"]
 
 
+#: CPU-style amounts: "300m" is millicores; cores, CPUs and vCPUs are whole units.
+_AMOUNT = r"(\d+(?:\.\d+)?)\s*(m\b|millicores?|cores?|v?cpus?)?"
+_ARTICLE = r"(?:(?:the|its|their|a|an)\s+)?"
+
+
+def _c_share(arg: Any, where: str) -> Any:
+    """``{of: [limit, quota], value: 0.5, in: [annotations]}``: the patterns that read a share."""
+    if not isinstance(arg, dict) or set(arg) - {"of", "value", "in"} or not isinstance(arg.get("value"), int | float):
+        raise MatchError(where, "needs {of: [words], value: number, in: [fields]}")
+    words = arg.get("of")
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.isalpha() for w in words):
+        raise MatchError(f"{where}.of", "must be a non-empty list of words (what the share is of: limit, quota)")
+    of = "(?:" + "|".join(words) + r")\b"
+    tail = r"[\s(-]*(?:[a-z]+\s+){0,2}" + of
+    patterns = (
+        # "30% of the limit", "at 12 percent of its CPU quota"
+        re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent)\s+of\s+" + _ARTICLE + r"(?:[a-z]+\s+){0,2}" + of, re.I),
+        # "0.3 of its 2 CPU limit", "300m of a 2000m limit", "0.25 cores / 2 cores limit"
+        re.compile(_AMOUNT + r"\s*(?:out of|of|/)\s*" + _ARTICLE + _AMOUNT + tail, re.I),
+        # "usage 0.3 CPU, limit 2 CPU"
+        re.compile(r"\b(?:usage|using|uses|used|consum\w*)\D{0,20}?" + _AMOUNT + r"[^.;\d]{0,40}?" + of
+                   + r"(?:\s+(?:is|of|at))?\s*[:=]?\s*" + _AMOUNT, re.I),
+    )
+    return patterns, float(arg["value"]), _fields(arg.get("in"), where)
+
+
+def _amount(number: str, unit: str | None) -> float:
+    value = float(number)
+    return value / 1000 if unit and unit.lower().startswith("m") else value
+
+
+def _e_share(arg: Any, ctx: Context) -> str:
+    """The text stating a share of a limit at most ``value`` (a percentage, or "A of B")."""
+    patterns, at_most, fields = arg
+    for f in fields:
+        for text in _texts(ctx, f):
+            for i, pattern in enumerate(patterns):
+                for m in pattern.finditer(text):
+                    if i == 0:
+                        share = float(m.group(1)) / 100
+                    else:
+                        whole = _amount(m.group(3), m.group(4) or m.group(2))
+                        share = _amount(m.group(1), m.group(2) or m.group(4)) / whole if whole else 1.0
+                    if share <= at_most:
+                        return m.group(0)
+    return ""
+
+
 def _c_status(arg: Any, where: str) -> Any:
     if arg not in ("firing", "resolved"):
         raise MatchError(where, "must be firing or resolved")
@@ -242,6 +294,7 @@ MATCHERS: dict[str, tuple[Callable[[Any, str], Any], Callable[[Any, Context], st
     "metric_at_least": (_c_metric_at_least, _e_metric_at_least),
     "metric_reaches": (_c_metric_reaches, _e_metric_reaches),
     "count_at_least": (_c_count, _e_count),
+    "share_at_most": (_c_share, _e_share),
     "status": (_c_status, _e_status),
     "all": (_c_list, _e_all),
     "any": (_c_list, _e_any),
